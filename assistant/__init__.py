@@ -1,0 +1,1 @@
+"""The assistant layer: settings, CLI, LLM backends, router and tool registry. Only this layer knows about LLMs."""

@@ -1,0 +1,72 @@
+"""One settings tree for the whole app, read from MATASSIST_* environment variables and `.env`.
+
+Keys are looked up in this order: explicit argument, then environment variable, then `.env`.
+The OpenAI and Materials Project keys are also read under their usual names
+(OPENAI_API_KEY, MP_API_KEY).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Backend = Literal["auto", "offline", "openai", "openai-compatible"]
+
+
+class Settings(BaseSettings):
+    """Application settings; every field can be set as MATASSIST_<NAME>."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MATASSIST_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    data_dir: Path = Field(
+        default=Path("~/.matassist"),
+        description="folder for everything the app writes: store, models, caches, plots",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the experiment store; default sqlite:///<data_dir>/matassist.db",
+    )
+    design_space: str = Field(default="ncm", description="built-in design space name or a YAML path")
+    backend: Backend = Field(default="auto", description="auto picks openai when a key is set, else offline")
+    openai_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MATASSIST_OPENAI_API_KEY", "OPENAI_API_KEY"),
+        description="key for the openai backend",
+    )
+    llm_base_url: str | None = Field(default=None, description="base URL of an OpenAI-compatible server")
+    llm_model: str = Field(default="gpt-4o-mini", description="chat model name")
+    llm_timeout_s: float = Field(default=60.0, gt=0, description="LLM request timeout, seconds")
+    mp_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MATASSIST_MP_API_KEY", "MP_API_KEY"),
+        description="Materials Project API key",
+    )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def store_url(self) -> str:
+        """The experiment store URL, defaulting to SQLite in the data directory."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'matassist.db'}"
+
+    def ensure_data_dir(self) -> Path:
+        """Create the data directory when needed and return it."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir
+
+
+def get_settings() -> Settings:
+    """Fresh settings from the current environment."""
+    return Settings()

@@ -1,0 +1,68 @@
+"""Typed exceptions shared by every tool; the CLI and the agent turn them into plain messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class MatassistError(Exception):
+    """Base of every error a user can cause; its message is shown as-is, never a traceback."""
+
+
+class DesignSpaceError(MatassistError):
+    """A design-space file, a fixed value or an inferred space is invalid."""
+
+
+class DataFileError(MatassistError):
+    """A file could not be read or written (missing, unreadable, not a CSV, ...)."""
+
+
+class StoreError(MatassistError):
+    """The durable experiment store rejected an operation; nothing was written."""
+
+
+class ModelError(MatassistError):
+    """A model could not be trained, loaded or used."""
+
+
+class ProposalError(MatassistError):
+    """The proposer could not produce proposals for the request."""
+
+
+@dataclass(frozen=True)
+class RecordIssue:
+    """One problem in an experiment record, located by CSV line and column."""
+
+    row: int | None
+    """Zero-based data row index, or None for a whole-file problem."""
+    column: str | None
+    message: str
+
+    @property
+    def line(self) -> int | None:
+        """Line number in the CSV file (the header is line 1)."""
+        return None if self.row is None else self.row + 2
+
+    def __str__(self) -> str:
+        where = []
+        if self.row is not None:
+            where.append(f"row {self.row + 1} (line {self.line})")
+        if self.column is not None:
+            where.append(f"column '{self.column}'")
+        prefix = ", ".join(where)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+
+class RecordValidationError(MatassistError):
+    """An experiment record failed validation; carries every issue found."""
+
+    def __init__(self, issues: list[RecordIssue], source: str | None = None, limit: int = 20):
+        self.issues = list(issues)
+        self.source = source
+        head = f"{source}: " if source else ""
+        count = len(self.issues)
+        lines = [f"{head}{count} problem{'s' if count != 1 else ''} in the experiment record"]
+        lines += [f"  - {issue}" for issue in self.issues[:limit]]
+        if count > limit:
+            lines.append(f"  ... and {count - limit} more")
+        super().__init__("\n".join(lines))

@@ -1,0 +1,421 @@
+"""The experiment record: read, validate and write CSV per shared/spec/experiment-record.md.
+
+Every cell is read as text and parsed column by column so that each problem can be reported
+with its row, line and column. Failed runs are kept: they carry the boundary information.
+Writes go to a temporary file in the target folder and are renamed into place, so a crash
+never leaves a half-written record.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tools.design_space import (
+    CategoryParameter,
+    DesignSpace,
+    NumberParameter,
+    Target,
+    design_space_from_dict,
+    suggest,
+)
+from tools.errors import DataFileError, DesignSpaceError, RecordIssue, RecordValidationError
+
+STATUS_VALUES = ("ok", "failed")
+SOURCE_VALUES = ("measured", "expert", "ml-proposal", "synthetic")
+BOOKKEEPING = ("status", "experiment_id", "shot", "source", "predicted_mah_g")
+DEFAULT_SHOT = "history"
+DEFAULT_SOURCE = "measured"
+
+_MAX_BYTES = 200 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ExperimentRecord:
+    """A validated experiment record: a frame in canonical column order and its design space."""
+
+    frame: pd.DataFrame
+    space: DesignSpace
+
+    @property
+    def target(self) -> str:
+        """Name of the target column."""
+        return self.space.target.name
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def ok_runs(self) -> pd.DataFrame:
+        """Runs with status ok and a measured target."""
+        f = self.frame
+        return f[(f["status"] == "ok") & f[self.target].notna()]
+
+    @property
+    def failed_runs(self) -> pd.DataFrame:
+        """Runs marked failed (with or without a measured target)."""
+        return self.frame[self.frame["status"] == "failed"]
+
+    def data_hash(self) -> str:
+        """A stable hash of the record's content (used to reuse fitted models)."""
+        buf = io.StringIO()
+        self.frame.to_csv(buf, index=False, lineterminator="\n")
+        return hashlib.sha256(buf.getvalue().encode()).hexdigest()
+
+
+def columns_for(space: DesignSpace) -> list[str]:
+    """Canonical column order: parameters, target, bookkeeping."""
+    return [*space.names, space.target.name, *BOOKKEEPING]
+
+
+# -- reading ----------------------------------------------------------------------------
+def read_csv_text(path: str | Path) -> pd.DataFrame:
+    """Read a CSV file with every cell as text; DataFileError for anything that is not a CSV."""
+    p = Path(path)
+    if not p.exists():
+        raise DataFileError(f"{p}: no such file")
+    if p.is_dir():
+        raise DataFileError(f"{p}: is a folder, not a CSV file")
+    if p.stat().st_size > _MAX_BYTES:
+        raise DataFileError(f"{p}: larger than {_MAX_BYTES // 2**20} MiB; split it")
+    raw = p.read_bytes()
+    if b"\x00" in raw[:65536]:
+        raise DataFileError(f"{p}: looks like a binary file, not a CSV (is it an Excel workbook? export it as CSV)")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise DataFileError(f"{p}: not UTF-8 text ({err.reason} at byte {err.start}); save the CSV as UTF-8") from err
+    if not text.strip():
+        raise DataFileError(f"{p}: the file is empty")
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, csv.Error, ValueError) as err:
+        raise DataFileError(f"{p}: not a well-formed CSV ({err})") from err
+    header = [h.strip() for h in next(csv.reader(io.StringIO(text)))]
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise DataFileError(f"{p}: duplicated column(s): {', '.join(dupes)}")
+    frame.columns = header
+    return frame.apply(lambda col: col.str.strip())
+
+
+def _parse_number(text: str) -> float | None:
+    """Parse a cell as a float; None for empty, raises ValueError for garbage."""
+    if text == "" or text.lower() in {"nan", "na", "n/a", "none", "null"}:
+        return None
+    value = float(text.replace(",", ".") if text.count(",") == 1 and "." not in text else text)
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value
+
+
+def validate_frame(raw: pd.DataFrame, space: DesignSpace, source: str | None = None) -> ExperimentRecord:
+    """Validate a text frame against the space and return the typed, canonical record.
+
+    Raises RecordValidationError listing every problem (row, line, column, reason).
+    """
+    issues: list[RecordIssue] = []
+    target = space.target.name
+    expected = set(columns_for(space))
+    required = [*space.names]
+    present = list(raw.columns)
+
+    for col in present:
+        if col not in expected:
+            issues.append(RecordIssue(None, col, f"unknown column{suggest(col, expected)}"))
+    for col in required:
+        if col not in present:
+            issues.append(RecordIssue(None, col, "missing column"))
+    if target not in present:
+        issues.append(RecordIssue(None, target, "missing target column"))
+    if issues:
+        raise RecordValidationError(issues, source)
+    if raw.empty:
+        raise RecordValidationError([RecordIssue(None, None, "the record has no rows")], source)
+
+    n = len(raw)
+    out: dict[str, Any] = {}
+    for p in space.parameters:
+        cells = raw[p.name].tolist()
+        if isinstance(p, CategoryParameter):
+            out[p.name] = cells
+            for i, cell in enumerate(cells):
+                if cell == "":
+                    issues.append(RecordIssue(i, p.name, "empty value"))
+        else:
+            values: list[float] = []
+            for i, cell in enumerate(cells):
+                try:
+                    v = _parse_number(cell)
+                except ValueError:
+                    issues.append(RecordIssue(i, p.name, f"'{cell}' is not a number"))
+                    v = math.nan
+                if v is None:
+                    issues.append(RecordIssue(i, p.name, "empty value"))
+                    v = math.nan
+                values.append(v)
+            out[p.name] = values
+
+    # target and bookkeeping columns
+    targets: list[float] = []
+    for i, cell in enumerate(raw[target].tolist()):
+        try:
+            v = _parse_number(cell)
+        except ValueError:
+            issues.append(RecordIssue(i, target, f"'{cell}' is not a number"))
+            v = None
+        targets.append(math.nan if v is None else v)
+    out[target] = targets
+
+    status = raw["status"].str.lower().tolist() if "status" in raw else [""] * n
+    for i, s in enumerate(status):
+        if s == "":
+            status[i] = "ok" if not math.isnan(targets[i]) else "failed"
+        elif s not in STATUS_VALUES:
+            issues.append(RecordIssue(i, "status", f"'{s}' is not one of {', '.join(STATUS_VALUES)}"))
+    out["status"] = status
+
+    ids = raw["experiment_id"].tolist() if "experiment_id" in raw else [""] * n
+    out["experiment_id"] = ids
+    out["shot"] = [s or DEFAULT_SHOT for s in raw["shot"].tolist()] if "shot" in raw else [DEFAULT_SHOT] * n
+    sources = raw["source"].str.lower().tolist() if "source" in raw else [""] * n
+    for i, s in enumerate(sources):
+        if s == "":
+            sources[i] = DEFAULT_SOURCE
+        elif s not in SOURCE_VALUES:
+            issues.append(RecordIssue(i, "source", f"'{s}' is not one of {', '.join(SOURCE_VALUES)}"))
+    out["source"] = sources
+    preds: list[float] = []
+    for i, cell in enumerate(raw["predicted_mah_g"].tolist() if "predicted_mah_g" in raw else [""] * n):
+        try:
+            v = _parse_number(cell)
+        except ValueError:
+            issues.append(RecordIssue(i, "predicted_mah_g", f"'{cell}' is not a number"))
+            v = None
+        preds.append(math.nan if v is None else v)
+    out["predicted_mah_g"] = preds
+
+    # per-row checks that need whole rows
+    bad_cells = {(iss.row, iss.column) for iss in issues}
+    lo, hi = space.target.low, space.target.high
+    for i in range(n):
+        row = {name: out[name][i] for name in space.names}
+        if any((i, name) in bad_cells for name in space.names):
+            continue
+        for column, message in space.row_problems(row):
+            issues.append(RecordIssue(i, column, message))
+        t = targets[i]
+        if not math.isnan(t):
+            if (lo is not None and t < lo) or (hi is not None and t > hi):
+                unit = f" {space.target.unit}" if space.target.unit else ""
+                issues.append(RecordIssue(i, target, f"{t:g} is outside the plausible range {lo:g} to {hi:g}{unit} (a unit mistake?)"))
+        elif status[i] == "ok":
+            issues.append(RecordIssue(i, target, "empty, but the run is marked ok (mark it failed, or give the measurement)"))
+
+    # experiment ids: generate the missing ones, refuse duplicates
+    seen: dict[str, int] = {}
+    for i, eid in enumerate(ids):
+        if eid == "":
+            continue
+        if eid in seen:
+            issues.append(RecordIssue(i, "experiment_id", f"duplicated experiment_id '{eid}' (first at row {seen[eid] + 1})"))
+        else:
+            seen[eid] = i
+    if issues:
+        issues.sort(key=lambda x: (-1 if x.row is None else x.row, x.column or ""))
+        raise RecordValidationError(issues, source)
+
+    frame = pd.DataFrame(out)
+    frame["experiment_id"] = _fill_ids(frame, space)
+    for p in space.numbers:
+        frame[p.name] = frame[p.name].astype(float)
+    frame[target] = frame[target].astype(float)
+    frame["predicted_mah_g"] = frame["predicted_mah_g"].astype(float)
+    return ExperimentRecord(frame=frame[columns_for(space)].reset_index(drop=True), space=space)
+
+
+def _fill_ids(frame: pd.DataFrame, space: DesignSpace) -> list[str]:
+    """Keep given ids; give the others a stable id from the row's content and position."""
+    taken = set(frame["experiment_id"]) - {""}
+    result = []
+    for i, row in enumerate(frame[space.names + ["shot"]].astype(str).itertuples(index=False)):
+        eid = frame["experiment_id"].iat[i]
+        if eid == "":
+            digest = hashlib.sha1(("|".join(row) + f"#{i}").encode()).hexdigest()[:10]
+            eid = f"run-{digest}"
+            while eid in taken:
+                digest = hashlib.sha1(digest.encode()).hexdigest()[:10]
+                eid = f"run-{digest}"
+        taken.add(eid)
+        result.append(eid)
+    return result
+
+
+def read_record(
+    path: str | Path,
+    space: DesignSpace | None = None,
+    target: str | None = None,
+) -> ExperimentRecord:
+    """Read and validate a record CSV against `space`, or a space inferred with `target`.
+
+    With neither, the built-in NCM space is used.
+    """
+    raw = read_csv_text(path)
+    if space is None:
+        if target is not None:
+            space = infer_design_space(raw, target, name=Path(path).stem)
+        else:
+            from tools.design_space import load_design_space
+
+            space = load_design_space("ncm")
+    return validate_frame(raw, space, source=str(path))
+
+
+def record_from_rows(rows: Iterable[Mapping[str, Any]], space: DesignSpace, source: str = "rows") -> ExperimentRecord:
+    """Validate in-memory rows (dicts) exactly as a CSV file would be validated."""
+    frame = pd.DataFrame(list(rows))
+    text = frame.astype(object).where(frame.notna(), "").map(_cell_text)
+    return validate_frame(text, space, source=source)
+
+
+def _cell_text(value: Any) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.10g}"
+    return str(value)
+
+
+# -- writing ----------------------------------------------------------------------------
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write text to `path` via a temporary file in the same folder and an atomic rename."""
+    p = Path(path)
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.exists():
+        raise DataFileError(f"{p}: folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Binary twin of atomic_write_text."""
+    p = Path(path)
+    folder = p.parent if str(p.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def record_to_csv(record: ExperimentRecord) -> str:
+    """The record as CSV text in canonical column order, numbers without float noise."""
+    frame = record.frame[columns_for(record.space)].copy()
+    for col in frame.columns:
+        if frame[col].dtype.kind == "f":
+            frame[col] = frame[col].map(lambda v: "" if pd.isna(v) else f"{v:.10g}")
+    return frame.to_csv(index=False, lineterminator="\n")
+
+
+def write_record(record: ExperimentRecord, path: str | Path) -> None:
+    """Write the record atomically as CSV."""
+    atomic_write_text(path, record_to_csv(record))
+
+
+def append_records(base: ExperimentRecord, new: ExperimentRecord) -> ExperimentRecord:
+    """Concatenate two validated records of the same space; duplicated ids are refused."""
+    if base.space.names != new.space.names or base.target != new.target:
+        raise DesignSpaceError("cannot append: the two records have different design spaces")
+    clash = sorted(set(base.frame["experiment_id"]) & set(new.frame["experiment_id"]))
+    if clash:
+        issues = [
+            RecordIssue(int(i), "experiment_id", f"experiment_id '{eid}' is already in the record")
+            for i, eid in enumerate(new.frame["experiment_id"])
+            if eid in clash
+        ]
+        raise RecordValidationError(issues, "results")
+    frame = pd.concat([base.frame, new.frame], ignore_index=True)
+    return ExperimentRecord(frame=frame, space=base.space)
+
+
+# -- inference ----------------------------------------------------------------------------
+def _nice_step(values: np.ndarray) -> float | None:
+    """The grid step shared by all values (a power-of-ten multiple of 1, 2, 2.5 or 5), or None."""
+    uniq = np.unique(values)
+    if len(uniq) < 2:
+        return None
+    diffs = np.diff(uniq)
+    smallest = float(diffs.min())
+    if smallest <= 0:
+        return None
+    exponent = math.floor(math.log10(smallest))
+    for decade in (exponent, exponent - 1):
+        for mult in (5, 2.5, 2, 1):
+            step = mult * 10.0**decade
+            k = (uniq - uniq[0]) / step
+            if step <= smallest + 1e-12 and np.all(np.abs(k - np.round(k)) < 1e-6):
+                return float(f"{step:.10g}")
+    return None
+
+
+def infer_design_space(raw: pd.DataFrame, target: str, name: str = "inferred") -> DesignSpace:
+    """Infer a design space from a text frame: numbers get observed bounds and step, text gets categories."""
+    if target not in raw.columns:
+        raise DesignSpaceError(f"target column '{target}' not in the CSV{suggest(target, raw.columns)}")
+    params: list[dict[str, Any]] = []
+    for col in raw.columns:
+        if col == target or col in BOOKKEEPING:
+            continue
+        cells = [c for c in raw[col].tolist() if c != ""]
+        if not cells:
+            raise DesignSpaceError(f"cannot infer column '{col}': every value is empty")
+        try:
+            numbers = np.array([float(c) for c in cells])
+        except ValueError:
+            params.append({"name": col, "kind": "category", "values": sorted(set(cells))})
+            continue
+        low, high = float(numbers.min()), float(numbers.max())
+        step = _nice_step(numbers)
+        if step is not None:
+            # widen high to the grid so the bound itself is a grid value
+            k = round((high - low) / step)
+            high = float(f"{low + k * step:.10g}")
+        params.append({"name": col, "kind": "number", "low": low, "high": high, "step": step})
+    if not params:
+        raise DesignSpaceError("cannot infer a design space: the CSV has no parameter columns besides the target")
+    data = {
+        "name": name,
+        "description": f"inferred from a CSV with target '{target}'",
+        "target": Target(name=target).model_dump(),
+        "parameters": params,
+    }
+    return design_space_from_dict(data, origin=f"inferred space for {name}")
+
+
+def space_param_kind(space: DesignSpace, name: str) -> str:
+    """'number' or 'category' for a parameter."""
+    return "number" if isinstance(space.parameter(name), NumberParameter) else "category"
