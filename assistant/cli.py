@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -12,6 +13,8 @@ import typer
 from assistant.commands.common import JsonOpt, emit_json, guarded, out, settings
 from assistant.commands.dataset import dataset_app, print_profile, space_app, write_demo
 
+COMMAND_MODULES: tuple[str, ...] = ()
+
 app = typer.Typer(
     name="matassist",
     help="Battery-cathode research assistant: experiment records, capacity model, proposals, CIF checks, literature.",
@@ -21,6 +24,10 @@ app = typer.Typer(
 )
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(space_app, name="space")
+
+# Each capability's commands live in their own module with a `register(app)` function.
+for _module in COMMAND_MODULES:
+    importlib.import_module(f"assistant.commands.{_module}").register(app)
 
 
 @app.command("demo")

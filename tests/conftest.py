@@ -1,0 +1,44 @@
+"""Shared fixtures: the NCM space, the simulated demo record, an isolated data directory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tools.design_space import DesignSpace, load_design_space
+from tools.record import ExperimentRecord, write_record
+from tools.virtual_lab import VirtualLab
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def ncm_space() -> DesignSpace:
+    return load_design_space("ncm")
+
+
+@pytest.fixture(scope="session")
+def demo_record() -> ExperimentRecord:
+    """The 652-run simulated demo record (seed 7, as `matassist dataset demo` writes it)."""
+    return VirtualLab(seed=7).demo_record()
+
+
+@pytest.fixture()
+def demo_csv(tmp_path: Path, demo_record: ExperimentRecord) -> Path:
+    path = tmp_path / "demo.csv"
+    write_record(demo_record, path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def isolated_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test writes into its own data directory and sees no API keys."""
+    data_dir = tmp_path_factory.mktemp("matassist-data")
+    monkeypatch.setenv("MATASSIST_DATA_DIR", str(data_dir))
+    for key in ("OPENAI_API_KEY", "MATASSIST_OPENAI_API_KEY", "MP_API_KEY", "MATASSIST_MP_API_KEY",
+                "MATASSIST_BACKEND", "MATASSIST_LLM_BASE_URL", "MATASSIST_DATABASE_URL"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(data_dir)  # no stray .env from the repo
+    return data_dir
