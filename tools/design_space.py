@@ -264,10 +264,10 @@ class DesignSpace(BaseModel):
             for num in cond.then:
                 if num not in known or not isinstance(self.parameter(num), NumberParameter):
                     raise ValueError(f"conditional: '{num}' is not a number parameter of this space")
-        for name, value in self.fixed.items():
+        for name, fixed_value in self.fixed.items():
             if name not in known:
                 raise ValueError(f"fixed value for unknown parameter '{name}'")
-            msg = self.value_problem(name, value)
+            msg = self.value_problem(name, fixed_value)
             if msg:
                 raise ValueError(f"fixed {name}: {msg}")
         return self
@@ -323,7 +323,7 @@ class DesignSpace(BaseModel):
             value = row.get(p.name)
             if p.name in pinned:
                 try:
-                    ok = abs(float(value) - pinned[p.name]) <= 1e-9
+                    ok = abs(float(value) - pinned[p.name]) <= 1e-9  # type: ignore[arg-type]
                 except (TypeError, ValueError):
                     ok = False
                 if not ok:

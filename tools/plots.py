@@ -34,13 +34,12 @@ def save_figure(fig: Any, path: Path) -> Path:
 
 
 def _hist(ax: Any, values: np.ndarray, param: NumberParameter, color: str = "#4477aa", label: str | None = None) -> None:
+    bins: np.ndarray | int = 30
     if param.step:
         lo = values.min() - param.step / 2
         hi = values.max() + param.step / 2
         n_bins = max(1, min(60, int(round((hi - lo) / param.step))))
         bins = np.linspace(lo, hi, n_bins + 1)
-    else:
-        bins = 30
     ax.hist(values, bins=bins, color=color, alpha=0.8, label=label, edgecolor="white", linewidth=0.3)
 
 

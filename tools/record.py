@@ -131,9 +131,12 @@ def validate_frame(raw: pd.DataFrame, space: DesignSpace, source: str | None = N
     required = [*space.names]
     present = list(raw.columns)
 
+    missing = [c for c in [*required, target] if c not in present]
     for col in present:
         if col not in expected:
-            issues.append(RecordIssue(None, col, f"unknown column{suggest(col, expected)}"))
+            # a typo most likely stands for one of the columns that are missing
+            hint = suggest(col, missing) or suggest(col, expected)
+            issues.append(RecordIssue(None, col, f"unknown column{hint}"))
     for col in required:
         if col not in present:
             issues.append(RecordIssue(None, col, "missing column"))

@@ -29,9 +29,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
+from tools.design_space import DesignSpace
 from tools.errors import StoreError
 from tools.record import ExperimentRecord, validate_frame
-from tools.design_space import DesignSpace
 
 _metadata = MetaData()
 runs = Table(
