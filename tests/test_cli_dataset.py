@@ -119,3 +119,8 @@ def test_main_job_runs(tmp_path):
     assert result.exit_code == 0
     payload = json.loads(result.output)
     assert payload["profile"]["rows"] == 652
+
+
+def test_shipped_demo_copy_matches_the_generator(demo_csv):
+    shipped = Path(__file__).resolve().parents[1] / "knowledge" / "demo" / "ncm_demo.csv"
+    assert shipped.read_text() == demo_csv.read_text()
