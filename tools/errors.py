@@ -66,3 +66,35 @@ class RecordValidationError(MatassistError):
         if count > limit:
             lines.append(f"  ... and {count - limit} more")
         super().__init__("\n".join(lines))
+
+
+class MaterialsProjectError(MatassistError):
+    """A Materials Project request could not be answered (base of the MP-specific errors)."""
+
+
+class MPQueryError(MaterialsProjectError):
+    """A Materials Project query is invalid (unknown element, min above max, nothing to search for)."""
+
+
+class MPAuthError(MaterialsProjectError):
+    """No Materials Project API key was found, or the server rejected it."""
+
+
+class MPUnavailableError(MaterialsProjectError):
+    """The Materials Project could not be reached in time (offline, timeout, rate limit, server error)."""
+
+
+class MPResponseError(MaterialsProjectError):
+    """The Materials Project answered with something that is not a valid API response."""
+
+
+class LiteratureError(MatassistError):
+    """The literature store could not be opened, searched or written."""
+
+
+class DocumentError(LiteratureError, DataFileError):
+    """A document could not be ingested: missing, unsupported, encrypted, corrupt or without text."""
+
+
+class CifError(MatassistError):
+    """A CIF-related request cannot be carried out (unknown rule family, unreadable reference or rule file)."""
