@@ -124,3 +124,11 @@ def test_optimum_beats_every_sampled_feasible_run(lab):
         best_random = max(best_random, float(lab.true_capacity(pd.DataFrame([row]))[0]))
     assert np.isfinite(best_random)
     assert opt.capacity_mah_g >= best_random
+
+
+def test_capacity_is_never_negative_even_in_absurd_corners(lab):
+    frame = _rows(calcination_temp_c=[650.0] * 200, li_ratio=[1.08] * 200, calcination_time_h=[20.0] * 200,
+                  li_source=["Li2CO3"] * 200, atmosphere=["air"] * 200)
+    assert (lab.true_capacity(frame) >= 0).all()
+    ran = lab.run(frame)
+    assert (ran["capacity_mah_g"].dropna() >= 0).all()

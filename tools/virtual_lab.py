@@ -168,7 +168,9 @@ class VirtualLab:
         calc, _ = _calcination_term(f)
         dop, _ = _dopant_term(f)
         coat, _ = _coating_term(f)
-        return np.asarray(_composition_term(f) + calc + dop + coat, dtype=float)
+        # far outside any sensible window the quadratic terms would go negative: a cell
+        # cannot deliver less than nothing
+        return np.maximum(np.asarray(_composition_term(f) + calc + dop + coat, dtype=float), 0.0)
 
     def failure_probability(self, frame: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
         """Probability that each row's synthesis fails."""
@@ -188,7 +190,7 @@ class VirtualLab:
         discontinued = self._rng.random(len(f)) < 0.6
         noise = self._rng.normal(0.0, self.noise_mah_g, len(f))
         low = true - 20.0 + self._rng.normal(0.0, 8.0, len(f))
-        capacity = np.where(failed, np.where(discontinued, np.nan, low), true + noise)
+        capacity = np.where(failed, np.where(discontinued, np.nan, np.maximum(low, 0.0)), np.maximum(true + noise, 0.0))
         out = f.copy()
         out["capacity_mah_g"] = np.round(capacity, 2)
         out["status"] = np.where(failed, "failed", "ok")

@@ -1,0 +1,296 @@
+"""`matassist propose`, `record` and `campaign`: the active-learning loop (registered from commands/model.py)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from assistant import paths
+from assistant.commands.common import (
+    JsonOpt,
+    SpaceOpt,
+    TargetOpt,
+    emit_json,
+    err,
+    guarded,
+    load_record,
+    out,
+    settings,
+)
+from tools.errors import MatassistError
+from tools.record import ExperimentRecord
+
+FixOpt = Annotated[
+    list[str] | None,
+    typer.Option("--fix", help="hold a parameter at a value, NAME=VALUE (repeatable), e.g. --fix ni=0.94 --fix atmosphere=air"),
+]
+DataOpt = Annotated[Path, typer.Option("--data", help="experiment record CSV")]
+
+
+def parse_fixed(items: list[str] | None) -> dict[str, str]:
+    """`["ni=0.94", "atmosphere=air"]` -> {"ni": "0.94", "atmosphere": "air"}; MatassistError on bad syntax."""
+    fixed: dict[str, str] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not value:
+            raise MatassistError(f"--fix '{item}': write NAME=VALUE, e.g. --fix ni=0.94")
+        if name in fixed and fixed[name] != value:
+            raise MatassistError(f"--fix {name} given twice with different values ({fixed[name]} and {value})")
+        fixed[name] = value
+    return fixed
+
+
+def model_folder(record: ExperimentRecord) -> Path:
+    """Where the model fitted on this record lives (shared with `train` and the assistant)."""
+    return paths.model_folder(settings(), record)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.10g}"
+    return str(value)
+
+
+def _changes(params: dict[str, Any], base: dict[str, Any]) -> str:
+    parts = []
+    for name, value in params.items():
+        old = base.get(name)
+        if isinstance(value, float) and isinstance(old, float | int):
+            same = math.isclose(value, float(old), rel_tol=0, abs_tol=1e-9)
+        else:
+            same = value == old
+        if not same:
+            parts.append(f"{name} {_fmt(old)}->{_fmt(value)}")
+    return ", ".join(parts) or "(none)"
+
+
+def propose_cmd(
+    data: DataOpt,
+    fix: FixOpt = None,
+    n: Annotated[int, typer.Option("--n", min=1, max=200, help="number of proposals")] = 10,
+    seed: Annotated[int, typer.Option(help="random seed of the model and the swarm")] = 0,
+    iterations: Annotated[int, typer.Option(min=1, help="swarm iterations")] = 1000,
+    particles: Annotated[int, typer.Option(min=2, help="swarm particles")] = 100,
+    space: SpaceOpt = None,
+    target: TargetOpt = None,
+    out_csv: Annotated[Path | None, typer.Option("--out", help="also write the proposals as a CSV ready to run (source=ml-proposal, predicted_mah_g, shot)")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="convergence PNG; default <data dir>/plots/convergence-<file>.png")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Propose the next experiments: a particle swarm on the model's mean, uncertainty and failure risk."""
+    from tools import capacity_model as cm
+    from tools.campaign import next_shot_label
+    from tools.proposer import plot_convergence, proposals_frame, propose
+    from tools.record import atomic_write_text
+
+    record = load_record(data, space, target)
+    # check the fixed values before the (slow) model fit: unknown names, steps, feasibility
+    fixed_space = record.space.with_fixed(parse_fixed(fix))
+    folder = model_folder(record)
+    model, reused = cm.load_or_fit(record, folder, seed=seed)
+    result = propose(model, record, fixed_space.fixed, n=n, seed=seed, iterations=iterations, particles=particles)
+    plot_path = plot or settings().ensure_data_dir() / "plots" / f"convergence-{data.stem}.png"
+    plot_path.parent.mkdir(parents=True, exist_ok=True)
+    plot_convergence(result, plot_path)
+    shot = next_shot_label(record)
+    if out_csv is not None:
+        atomic_write_text(out_csv, proposals_frame(result, record.space, shot=shot).to_csv(index=False, lineterminator="\n"))
+    meta = model.metadata
+    model_info = {
+        "folder": str(folder),
+        "reused": reused,
+        "n_train": meta.n_train,
+        "n_failed": meta.n_failed,
+        "n_members": meta.n_members,
+        "has_failure_model": meta.has_failure_model,
+        "metrics": meta.metrics,
+        "trained_at": meta.trained_at,
+    }
+    if as_json:
+        payload = result.model_dump(mode="json")
+        emit_json(
+            {
+                "proposals": payload["proposals"],
+                "fixed": payload["fixed"],
+                "model": model_info,
+                "incumbent_mah_g": result.incumbent_mah_g,
+                "next_shot": shot,
+                "convergence": {"best_acquisition": result.convergence, "plot": str(plot_path)},
+                "evaluations": result.evaluations,
+                "distinct_candidates": result.distinct_candidates,
+                "fast_encoding": result.fast_encoding,
+                "elapsed_s": result.elapsed_s,
+                "settings": payload["settings"],
+                "proposals_csv": str(out_csv) if out_csv else None,
+            }
+        )
+        return
+    by_id = {str(r["experiment_id"]): r for r in record.frame[[*record.space.names, "experiment_id"]].to_dict("records")}
+    fixed_txt = ", ".join(f"{k}={_fmt(v)}" for k, v in result.fixed.items()) or "nothing"
+    out.print(f"[bold]{n} proposals[/] for {data} (fixed: {fixed_txt}); model {'reused' if reused else 'trained'} in {folder}")
+    if not meta.has_failure_model:
+        out.print(f"[yellow]{meta.failure_model_note}[/]")
+    if result.incumbent_mah_g is not None:
+        out.print(f"best measured run with these fixed values: {result.incumbent_mah_g:.2f} {record.space.target.unit}")
+    table = Table(show_lines=True)
+    for col in ("#", "reason", "predicted", "+/-", "P(fail)", "distance", "changes vs nearest record run"):
+        table.add_column(col, justify="left" if col in {"reason", "changes vs nearest record run"} else "right")
+    for i, prop in enumerate(result.proposals, 1):
+        table.add_row(
+            str(i),
+            prop.reason,
+            f"{prop.predicted_mah_g:.1f}",
+            f"{prop.uncertainty_mah_g:.1f}",
+            f"{prop.failure_probability:.2f}",
+            f"{prop.distance_to_record:.2f}",
+            f"{prop.nearest_run}: {_changes(prop.params, by_id.get(prop.nearest_run, {}))}",
+        )
+    out.print(table)
+    out.print(
+        f"swarm: {result.settings.iterations} iterations x {result.settings.particles} particles, "
+        f"{result.distinct_candidates} distinct candidates, {result.elapsed_s:.1f} s; convergence plot: {plot_path}"
+    )
+    if out_csv is not None:
+        out.print(f"proposals written to {out_csv} ({shot}); fill in {record.target} and status, then: matassist record --data {data} --results {out_csv}")
+
+
+def record_cmd(
+    data: DataOpt,
+    results: Annotated[Path, typer.Option("--results", help="CSV of new results (failed runs included), same columns as the record")],
+    space: SpaceOpt = None,
+    target: TargetOpt = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="parity PNG; default <data dir>/plots/parity-<file>.png")] = None,
+    no_store: Annotated[bool, typer.Option("--no-store", help="do not append to the experiment store")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Append new results to a record (atomically, and to the store), then report prediction error per shot."""
+    from tools.campaign import next_shot_label, plot_parity, shot_errors
+    from tools.record import append_records, read_csv_text, validate_frame, write_record
+    from tools.store import RecordStore
+
+    base = load_record(data, space, target)
+    raw = read_csv_text(results)
+    shot_note = ""
+    if "shot" not in raw.columns:
+        label = next_shot_label(base)
+        raw["shot"] = label
+        shot_note = f"the results have no shot column: recorded as {label}"
+    new = validate_frame(raw, base.space, source=str(results))
+    combined = append_records(base, new)
+    cfg = settings()
+    stored: int | None = None
+    record_name = data.stem
+    if not no_store:
+        cfg.ensure_data_dir()
+        store = RecordStore(cfg.store_url)
+        try:
+            # the store mirrors the file: the first time, the whole record goes in (one transaction)
+            stored = store.append(record_name, new if store.count(record_name) else combined)
+        finally:
+            store.dispose()
+    write_record(combined, data)
+    errors = shot_errors(combined)
+    plot_path = plot or cfg.ensure_data_dir() / "plots" / f"parity-{data.stem}.png"
+    plot_path.parent.mkdir(parents=True, exist_ok=True)
+    plot_parity(combined, plot_path)
+    if as_json:
+        emit_json(
+            {
+                "file": str(data),
+                "added": len(new),
+                "failed_added": int((new.frame["status"] == "failed").sum()),
+                "total": len(combined),
+                "store": None if no_store else {"url": cfg.store_url, "record": record_name, "stored": stored},
+                "shots": [e.model_dump(mode="json") for e in errors],
+                "parity_plot": str(plot_path),
+                "note": shot_note,
+            }
+        )
+        return
+    if shot_note:
+        err.print(f"note: {shot_note}")
+    out.print(f"appended {len(new)} runs to {data} ({len(combined)} in all)" + ("" if no_store else f"; store record '{record_name}' updated"))
+    table = Table(title="Prediction error per shot (ok runs with a prediction)")
+    for col in ("shot", "runs", "failed", "compared", "MAE (mAh/g)", "mean % error", "best measured"):
+        table.add_column(col, justify="left" if col == "shot" else "right")
+    for e in errors:
+        table.add_row(
+            e.shot, str(e.runs), str(e.failed_runs), str(e.compared),
+            "" if e.mae_mah_g is None else f"{e.mae_mah_g:.2f}",
+            "" if e.mean_pct_error is None else f"{e.mean_pct_error:.2f}%",
+            "" if e.best_mah_g is None else f"{e.best_mah_g:.2f}",
+        )
+    out.print(table)
+    out.print(f"parity plot: {plot_path}")
+
+
+def _parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError as exc:
+        raise MatassistError(f"--seeds '{text}': write integers separated by commas, e.g. 0,1,2") from exc
+    if not seeds:
+        raise MatassistError("--seeds: give at least one seed")
+    return seeds
+
+
+def campaign_cmd(
+    shots: Annotated[int, typer.Option("--shots", min=1, max=10, help="rounds of proposals")] = 2,
+    n: Annotated[int, typer.Option("--n", min=1, max=100, help="runs per shot")] = 10,
+    fix: FixOpt = None,
+    seeds: Annotated[str, typer.Option("--seeds", help="virtual-lab seeds, comma separated")] = "0,1,2,3,4",
+    strategy: Annotated[str, typer.Option("--strategy", help="comma separated: ours, random, expert, baybe")] = "ours,random,expert",
+    iterations: Annotated[int, typer.Option(min=1, help="swarm iterations")] = 1000,
+    particles: Annotated[int, typer.Option(min=2, help="swarm particles")] = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """Simulate the active-learning loop against the virtual lab, with random and expert baselines (SIMULATED)."""
+    from tools.campaign import run_campaign
+
+    fixed = parse_fixed(fix) or {"ni": "0.94"}
+    strategies = [s.strip() for s in strategy.split(",") if s.strip()]
+    result = run_campaign(
+        shots=shots,
+        n=n,
+        fixed=fixed,
+        seeds=_parse_seeds(seeds),
+        strategies=strategies,
+        iterations=iterations,
+        particles=particles,
+        progress=lambda msg: err.print(msg, markup=False),
+    )
+    if as_json:
+        emit_json(result)
+        return
+    fixed_txt = ", ".join(f"{k}={v}" for k, v in fixed.items())
+    out.print(f"[yellow]SIMULATED campaign against the virtual lab[/]: {shots} shots x {n} runs, fixed {fixed_txt}, seeds {seeds}")
+    table = Table(title="Median over seeds, per shot")
+    for col in ("strategy", "shot", "best measured (mAh/g)", "gap closed", "failed runs", "prediction error"):
+        table.add_column(col, justify="left" if col == "strategy" else "right")
+    for rep in result.strategies:
+        if not rep.available:
+            table.add_row(rep.strategy, "-", "unavailable", "", "", "")
+            continue
+        for k in range(shots):
+            pct = rep.median_mean_pct_error[k]
+            table.add_row(
+                rep.strategy, str(k + 1), f"{rep.median_best_mah_g[k]:.2f}", f"{rep.median_gap_closed[k]:.0%}",
+                f"{rep.median_failed_runs[k]:g}", "" if pct is None else f"{pct:.2f}%",
+            )
+    out.print(table)
+    for rep in result.strategies:
+        if not rep.available:
+            out.print(f"{rep.strategy}: {rep.message}")
+    out.print(f"({result.elapsed_s:.0f} s)")
+
+
+def register_loop(app: typer.Typer) -> None:
+    """Add `propose`, `record` and `campaign` to the app (called from commands/model.py's register)."""
+    app.command("propose")(guarded(propose_cmd))
+    app.command("record")(guarded(record_cmd))
+    app.command("campaign")(guarded(campaign_cmd))

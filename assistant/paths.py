@@ -1,0 +1,13 @@
+"""Where the app keeps what it writes, in one place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from assistant.settings import Settings
+from tools.record import ExperimentRecord
+
+
+def model_folder(settings: Settings, record: ExperimentRecord) -> Path:
+    """The capacity model fitted on this record's content: <data dir>/models/<data hash prefix>."""
+    return settings.ensure_data_dir() / "models" / record.data_hash()[:12]
