@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     llm_base_url: str | None = Field(default=None, description="base URL of an OpenAI-compatible server")
     llm_model: str = Field(default="gpt-4o-mini", description="chat model name")
     llm_timeout_s: float = Field(default=60.0, gt=0, description="LLM request timeout, seconds")
+    chroma_url: str | None = Field(
+        default=None, description="URL of a chromadb HTTP server for the literature store; default: a folder in the data dir"
+    )
     mp_api_key: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("MATASSIST_MP_API_KEY", "MP_API_KEY"),

@@ -42,3 +42,9 @@ def isolated_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
         monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(data_dir)  # no stray .env from the repo
     return data_dir
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory shared by the tests of a session, so a fitted model is reused (load_or_fit)."""
+    return tmp_path_factory.mktemp("matassist-shared-data")

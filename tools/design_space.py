@@ -293,7 +293,8 @@ class DesignSpace(BaseModel):
         for p in self.parameters:
             if p.name == name:
                 return p
-        raise DesignSpaceError(f"unknown parameter '{name}'{suggest(name, self.names)}")
+        hint = suggest(name, self.names) or f"; the parameters are: {', '.join(self.names)}"
+        raise DesignSpaceError(f"unknown parameter '{name}'{hint}")
 
     # -- checks -------------------------------------------------------------------------
     def value_problem(self, name: str, value: Any) -> str | None:

@@ -98,3 +98,7 @@ class DocumentError(LiteratureError, DataFileError):
 
 class CifError(MatassistError):
     """A CIF-related request cannot be carried out (unknown rule family, unreadable reference or rule file)."""
+
+
+class AugmentationError(MatassistError):
+    """Synthetic rows could not be generated for a record (too few runs, nothing varies, every sample rejected)."""

@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from assistant.commands.common import JsonOpt, emit_json, err, guarded, out, settings
-from assistant.mp_key import resolve_mp_api_key
+from assistant.tool_mp import make_mp_client
 from tools.materials_project import (
     DEFAULT_ENDPOINT,
     ElectrodeQuery,
@@ -51,16 +51,7 @@ def cache_folder() -> Path:
 
 def make_client(endpoint: str = DEFAULT_ENDPOINT, timeout_s: float = 20.0, max_retries: int = 2) -> MaterialsProjectClient:
     """A client with the key from argument/MP_API_KEY/pymatgen config and the data-dir cache."""
-    current = settings()
-    key = resolve_mp_api_key(settings=current)
-    return MaterialsProjectClient(
-        key.value if key else None,
-        cache_dir=current.data_dir / "cache" / "materials_project",
-        endpoint=endpoint,
-        timeout_s=timeout_s,
-        connect_timeout_s=min(5.0, timeout_s),
-        max_retries=max_retries,
-    )
+    return make_mp_client(settings(), endpoint=endpoint, timeout_s=timeout_s, max_retries=max_retries)
 
 
 def _elements(text: str | None) -> list[str] | None:

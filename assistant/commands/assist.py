@@ -1,0 +1,126 @@
+"""`matassist ask`, `matassist chat` and `matassist plan`: the assistant on the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markdown import Markdown
+
+from assistant.commands.common import JsonOpt, emit_json, err, guarded, out, settings
+from tools.errors import MatassistError
+
+if TYPE_CHECKING:
+    from assistant.service import Assistant
+
+RecordOpt = Annotated[
+    Path | None,
+    typer.Option("--data", help="experiment record CSV; default: the built-in simulated demo record"),
+]
+
+
+def _assistant(data: Path | None, verbose: bool = True) -> Assistant:
+    from assistant.service import Assistant
+
+    if data is not None and not data.exists():
+        raise MatassistError(f"{data}: no such file")
+
+    def progress(message: str) -> None:
+        if verbose:
+            err.print(f"[dim]... {message}[/]")
+
+    return Assistant(settings(), record_path=data, progress=progress)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ask, chat and plan."""
+
+    @app.command("ask")
+    @guarded
+    def ask(
+        question: Annotated[str, typer.Argument(help="the question, e.g. \"propose next 94% Ni conditions\"")],
+        attach: Annotated[list[Path] | None, typer.Option("--attach", help="a file for the question (CSV, CIF, ...); repeatable")] = None,
+        data: RecordOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Ask one question through the configured backend (offline without a key)."""
+        assistant = _assistant(data, verbose=not as_json)
+        reply = assistant.ask(question, attachments=list(attach or []))
+        if as_json:
+            emit_json({
+                "answer": reply.answer,
+                "backend": reply.backend,
+                "tool_calls": [{"name": c.name, "args": c.args, "ok": c.ok} for c in reply.tool_calls],
+                "sources": reply.sources,
+                "files": reply.files,
+                "unverified_numbers": reply.unverified_numbers,
+            })
+            return
+        out.print(Markdown(reply.answer))
+        if reply.tool_calls:
+            err.print("[dim]tools: " + ", ".join(f"{c.name}({', '.join(f'{k}={v}' for k, v in c.args.items())})" for c in reply.tool_calls) + f" | backend: {assistant.label}[/]")
+
+    @app.command("chat")
+    @guarded
+    def chat(data: RecordOpt = None) -> None:
+        """Interactive chat with the assistant in the terminal (Ctrl-D or 'exit' to leave)."""
+        assistant = _assistant(data)
+        out.print(f"matassist chat, backend: {assistant.label}. Type 'exit' to leave.")
+        while True:
+            try:
+                message = input("you> ").strip()
+            except EOFError:
+                out.print()
+                return
+            if message.lower() in {"exit", "quit", ":q"}:
+                return
+            if not message:
+                continue
+            attachments: list[Path] = []
+            if message.startswith("/attach "):
+                path = Path(message.split(" ", 1)[1].strip())
+                if not path.exists():
+                    err.print(f"[red]{path}: no such file[/]")
+                    continue
+                attachments = [path]
+                message = input("about this file> ").strip() or "check this file"
+            try:
+                reply = assistant.ask(message, attachments=attachments)
+            except MatassistError as exc:
+                err.print(f"[bold red]error:[/] {exc}")
+                continue
+            out.print(Markdown(reply.answer))
+
+    @app.command("plan")
+    @guarded
+    def plan(
+        fix: Annotated[list[str] | None, typer.Option("--fix", help="NAME=VALUE held fixed (repeatable), e.g. --fix ni=0.93 --fix atmosphere=air")] = None,
+        n: Annotated[int, typer.Option("--n", help="runs to propose")] = 8,
+        replicates: Annotated[int, typer.Option(help="extra repeats of the top run")] = 1,
+        no_control: Annotated[bool, typer.Option("--no-control", help="do not add a control run")] = False,
+        title: Annotated[str, typer.Option(help="plan title")] = "Next experiments",
+        data: RecordOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Propose runs and draft a plan the lab can run: Markdown plan, run list and results template (CSV)."""
+        from assistant.registry import run_tool
+
+        fixed: dict[str, str] = {}
+        for item in fix or []:
+            name, sep, value = item.partition("=")
+            if not sep or not name.strip() or not value.strip():
+                raise MatassistError(f"--fix '{item}': write NAME=VALUE, e.g. --fix ni=0.93")
+            fixed[name.strip()] = value.strip()
+        assistant = _assistant(data, verbose=not as_json)
+        proposed = run_tool(assistant.ctx, assistant.registry["propose_conditions"], {"fixed": fixed, "n": n})
+        if not proposed.ok:
+            raise MatassistError(proposed.summary.removeprefix("error: "))
+        drafted = run_tool(assistant.ctx, assistant.registry["draft_experiment_plan"],
+                           {"replicates": replicates, "add_control": not no_control, "title": title})
+        if not drafted.ok:
+            raise MatassistError(drafted.summary.removeprefix("error: "))
+        if as_json:
+            emit_json({"plan": drafted.data, "files": drafted.files, "proposals": proposed.data})
+            return
+        out.print(Markdown(drafted.summary))

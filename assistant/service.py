@@ -1,0 +1,193 @@
+"""One assistant, three backends: the CLI and the UI talk only to `Assistant`.
+
+`Assistant.ask(message, attachments)` answers one turn through the configured backend and
+returns the answer, the backend, the tool calls with their arguments, and the sources. The
+offline backend routes deterministically (assistant.router); the LLM backends run the
+LangGraph agent (assistant.agent). Both call the same registry tools.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from assistant.llm import BackendError, backend_label, make_chat_model, resolve_backend
+from assistant.registry import ToolContext, ToolOutput, build_registry, run_tool
+from assistant.router import CAPABILITIES, RouterMemory, is_greeting, route
+from assistant.settings import Settings
+from prompts import load_prompt
+from tools.errors import MatassistError
+
+
+class ToolCallRecord(BaseModel):
+    """A tool the assistant called in a turn."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="tool name")
+    args: dict[str, Any] = Field(description="arguments it was called with")
+    ok: bool = Field(default=True, description="False when the tool returned an error")
+
+
+class AssistantReply(BaseModel):
+    """One answered turn."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    answer: str = Field(description="the answer, Markdown")
+    backend: str = Field(description="offline, openai or openai-compatible")
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list, description="files, databases and citations the answer rests on")
+    files: list[str] = Field(default_factory=list, description="files written in this turn")
+    outputs: list[ToolOutput] = Field(default_factory=list, description="full tool outputs (for the UI)")
+    unverified_numbers: list[str] = Field(default_factory=list, description="numbers in an LLM answer no tool result supports")
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+class Assistant:
+    """A conversation with memory, over the configured backend."""
+
+    def __init__(self, settings: Settings, record_path: Path | None = None, chat_model: Any = None,
+                 progress: Callable[[str], None] | None = None, space_name: str | None = None):
+        self.settings = settings
+        self.registry = build_registry()
+        self.ctx = ToolContext(settings=settings, record_path=record_path, space_name=space_name, progress=progress)
+        self.memory = RouterMemory()
+        self.backend = "offline" if chat_model is None and resolve_backend(settings) == "offline" else (
+            resolve_backend(settings) if chat_model is None else "scripted"
+        )
+        self._chat_model = chat_model
+        self._agent: Any = None
+        self.thread_id = uuid.uuid4().hex
+
+    @property
+    def label(self) -> str:
+        """Human description of the backend."""
+        return "scripted test model" if self.backend == "scripted" else backend_label(self.settings)
+
+    def set_record(self, path: Path | None) -> None:
+        """Switch the active experiment record (None: the simulated demo record)."""
+        self.ctx.record_path = path
+        self.ctx.last_proposals = None
+
+    # -- answering ---------------------------------------------------------------------------
+    def ask(self, message: str, attachments: list[Path] | None = None) -> AssistantReply:
+        """Answer one message; user-caused problems come back as an answer, never an exception."""
+        files = [Path(a) for a in attachments or []]
+        for f in files:
+            if not f.exists():
+                raise MatassistError(f"attachment {f}: no such file")
+        self.ctx.attachments = files
+        if self.backend == "offline":
+            return self._ask_offline(message, files)
+        return self._ask_llm(message, files)
+
+    def stream(self, message: str, attachments: list[Path] | None = None) -> Iterator[str | AssistantReply]:
+        """Yield answer text as it is produced (LLM backends), then the final AssistantReply."""
+        if self.backend == "offline":
+            yield self.ask(message, attachments)
+            return
+        agent = self._llm_agent()
+        text = self._with_attachments(message, [Path(a) for a in attachments or []])
+        try:
+            yield from agent.stream(text)
+        except Exception as err:  # network and server errors of the LLM client
+            raise _llm_error(err, self.settings) from err
+        turn = agent.last_turn
+        yield self._reply_from_turn(turn)
+
+    def _ask_offline(self, message: str, files: list[Path]) -> AssistantReply:
+        space = self.ctx.space()
+        decision = route(message, space, self.memory, files, available=set(self.registry))
+        if decision.intent is None:
+            if is_greeting(message):
+                return AssistantReply(answer=f"Hello. Offline I can {CAPABILITIES}.", backend="offline")
+            text = load_prompt("offline_cannot.md", {"capabilities"}).render(capabilities=CAPABILITIES)
+            return AssistantReply(answer=text, backend="offline")
+        if decision.questions:
+            questions = "\n".join(f"- {q}" for q in decision.questions)
+            return AssistantReply(answer=load_prompt("offline_clarify.md", {"questions"}).render(questions=questions), backend="offline")
+        outputs: list[ToolOutput] = []
+        calls: list[ToolCallRecord] = []
+        for call in decision.calls:
+            output = run_tool(self.ctx, self.registry[call.name], call.args)
+            outputs.append(output)
+            calls.append(ToolCallRecord(name=call.name, args=call.args, ok=output.ok))
+            if not output.ok:
+                break
+        preface = "".join(f"_{n}._\n\n" for n in decision.notes)
+        body = "\n\n".join(o.summary for o in outputs)
+        if calls and calls[0].name == "propose_conditions" and len(calls) == 1 and outputs[0].ok:
+            footer = "\n\nSay \"draft an experiment plan for these\" to turn them into a plan with a results template."
+        else:
+            footer = ""
+        answer = load_prompt("offline_answer.md", {"preface", "body", "footer"}).render(preface=preface, body=body, footer=footer)
+        return AssistantReply(
+            answer=answer.strip(),
+            backend="offline",
+            tool_calls=calls,
+            sources=_unique([s for o in outputs for s in o.sources]),
+            files=_unique([f for o in outputs for f in o.files]),
+            outputs=outputs,
+        )
+
+    def _llm_agent(self) -> Any:
+        if self._agent is None:
+            from assistant.agent import LLMAgent
+
+            model = self._chat_model if self._chat_model is not None else make_chat_model(self.settings)
+            self._agent = LLMAgent(model, self.ctx, self.registry, thread_id=self.thread_id)
+        return self._agent
+
+    @staticmethod
+    def _with_attachments(message: str, files: list[Path]) -> str:
+        if not files:
+            return message
+        listing = "\n".join(f"- {f}" for f in files)
+        return f"{message}\n\nAttached files (pass their paths to tools):\n{listing}"
+
+    def _ask_llm(self, message: str, files: list[Path]) -> AssistantReply:
+        agent = self._llm_agent()
+        try:
+            turn = agent.ask(self._with_attachments(message, files))
+        except BackendError:
+            raise
+        except Exception as err:  # the LLM client's network and server errors
+            raise _llm_error(err, self.settings) from err
+        return self._reply_from_turn(turn)
+
+    def _reply_from_turn(self, turn: Any) -> AssistantReply:
+        return AssistantReply(
+            answer=turn.answer,
+            backend=self.backend,
+            tool_calls=[ToolCallRecord(name=c["name"], args=c["args"], ok=o.ok) for c, o in zip(turn.tool_calls, turn.outputs, strict=True)],
+            sources=_unique([s for o in turn.outputs for s in o.sources]),
+            files=_unique([f for o in turn.outputs for f in o.files]),
+            outputs=turn.outputs,
+            unverified_numbers=turn.unverified,
+        )
+
+
+def _llm_error(err: Exception, settings: Settings) -> BackendError:
+    """A plain message for an LLM client failure (unreachable server, bad key, rate limit)."""
+    import openai
+
+    where = settings.llm_base_url or "the OpenAI API"
+    if isinstance(err, openai.AuthenticationError):
+        return BackendError(f"the LLM server at {where} refused the API key (check OPENAI_API_KEY)")
+    if isinstance(err, openai.APITimeoutError):
+        return BackendError(f"the LLM server at {where} did not answer within {settings.llm_timeout_s:g} s (MATASSIST_LLM_TIMEOUT_S)")
+    if isinstance(err, openai.APIConnectionError):
+        return BackendError(f"cannot reach the LLM server at {where}; check MATASSIST_LLM_BASE_URL or use MATASSIST_BACKEND=offline")
+    if isinstance(err, openai.APIStatusError):
+        return BackendError(f"the LLM server at {where} answered HTTP {err.status_code}: {err.message}")
+    if isinstance(err, MatassistError):
+        return BackendError(str(err))
+    return BackendError(f"the LLM backend failed: {type(err).__name__}: {err}")

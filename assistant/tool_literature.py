@@ -1,0 +1,73 @@
+"""`search_literature` for the assistant: cited passages from the literature store (chromadb, offline embeddings)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from assistant.registry import ToolContext, ToolOutput, ToolSpec
+from assistant.settings import Settings
+
+_STORES: dict[str, Any] = {}
+_LOCK = threading.Lock()
+
+
+def literature_store(settings: Settings) -> Any:
+    """The process-wide store of the data directory (the embedding model loads once, lazily)."""
+    from tools.literature import LiteratureStore
+
+    folder = settings.ensure_data_dir() / "literature"
+    key = settings.chroma_url or str(folder)
+    with _LOCK:
+        if key not in _STORES:
+            _STORES[key] = LiteratureStore(url=settings.chroma_url) if settings.chroma_url else LiteratureStore(folder)
+        return _STORES[key]
+
+
+def ingest_documents(settings: Settings, paths: list[Path], progress: Callable[[str], None] | None = None) -> Any:
+    """Ingest files (PDF, Markdown, text, BibTeX/RIS) into the store; returns the IngestResult."""
+    store = literature_store(settings)
+
+    def report(message: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(f"{message} ({done}/{total})")
+
+    return store.ingest(paths, report)
+
+
+class SearchLiteratureInput(BaseModel):
+    """Search the literature store (papers and notes) and return cited passages: which dopant, coating or temperature window others used."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1, max_length=2000, description="the question or keywords, plain text")
+    k: int = Field(default=5, ge=1, le=20, description="number of passages to return")
+
+
+def _search(ctx: ToolContext, args: SearchLiteratureInput) -> ToolOutput:
+    from tools.literature import fence_passages, render_offline_answer
+
+    store = literature_store(ctx.settings)
+    notes = []
+    if store.count() == 0:
+        ctx.note("the literature store is empty: ingesting the starter corpus (knowledge/literature)")
+        result = store.ingest_starter_corpus()
+        notes.append(f"The store was empty; the starter corpus was ingested ({result.chunks_added} passages).")
+    ctx.note("searching the literature store")
+    found = store.search(args.query, k=args.k)
+    summary = "\n".join([*notes, render_offline_answer(found)]).strip()
+    return ToolOutput(
+        summary=summary,
+        data={"passages_for_llm": fence_passages(found.passages), "citations": [p.citation.label() for p in found.passages],
+              "store_chunks": found.store_chunks},
+        sources=list(dict.fromkeys(p.citation.label() for p in found.passages)),
+    )
+
+
+TOOL_SPECS = [
+    ToolSpec(name="search_literature", description=(SearchLiteratureInput.__doc__ or "").strip(), input_model=SearchLiteratureInput, run=_search)
+]

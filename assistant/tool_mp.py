@@ -1,0 +1,105 @@
+"""`query_materials_project` for the assistant: plain questions or structured queries to the Materials Project."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from assistant.mp_key import resolve_mp_api_key
+from assistant.registry import ToolContext, ToolOutput, ToolSpec
+from assistant.settings import Settings
+from tools.errors import MatassistError
+from tools.materials_project import (
+    DEFAULT_ENDPOINT,
+    MaterialsProjectClient,
+    MPQuery,
+    parse_mp_query,
+)
+
+
+def make_mp_client(settings: Settings, endpoint: str = DEFAULT_ENDPOINT, timeout_s: float = 20.0, max_retries: int = 2) -> MaterialsProjectClient:
+    """A client with the key from argument/MP_API_KEY/pymatgen config and the data-dir cache."""
+    key = resolve_mp_api_key(settings=settings)
+    return MaterialsProjectClient(
+        key.value if key else None,
+        cache_dir=settings.data_dir / "cache" / "materials_project",
+        endpoint=endpoint,
+        timeout_s=timeout_s,
+        connect_timeout_s=min(5.0, timeout_s),
+        max_retries=max_retries,
+    )
+
+
+class QueryMaterialsProjectInput(BaseModel):
+    """Look up materials (band gap, energy above hull, formation energy, symmetry) or insertion electrodes (voltage, capacity) in the Materials Project."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str | None = Field(
+        default=None,
+        description='the question in plain words, e.g. "band gap and energy above hull of mp-25411" or "Li cathodes above 4 V and 200 mAh/g"; parsed when `query` is not given',
+    )
+    query: MPQuery | None = Field(default=None, description="a structured query (formulas, chemical systems, ids, numeric filters with units)")
+    limit: int = Field(default=10, ge=1, le=100, description="most results to return")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def _query_mp(ctx: ToolContext, args: QueryMaterialsProjectInput) -> ToolOutput:
+    query = args.query or (parse_mp_query(args.question) if args.question else None)
+    if query is None or query.is_empty:
+        raise MatassistError("name a formula (LiNiO2), a chemical system (Li-Ni-O), an mp-id (mp-25411) or filters (above 4 V)")
+    client = make_mp_client(ctx.settings)
+    try:
+        result: Any
+        if query.kind == "electrodes":
+            result = client.electrodes(query.to_electrode_query(limit=args.limit))
+            lines = [
+                "| electrode | avg voltage (V) | capacity (mAh/g) | energy (Wh/kg) | E_hull charged (eV/atom) | E_hull discharged |",
+                "|---|---|---|---|---|---|",
+            ]
+            lines += [
+                f"| {e.battery_formula or e.battery_id} ({e.battery_id}) | {_fmt(e.average_voltage)} | {_fmt(e.capacity_grav)} | "
+                f"{_fmt(e.energy_grav)} | {_fmt(e.stability_charge)} | {_fmt(e.stability_discharge)} |"
+                for e in result.electrodes
+            ]
+            count = len(result.electrodes)
+        else:
+            result = client.summary(query.to_summary_query(limit=args.limit))
+            lines = [
+                "| material | formula | space group | band gap (eV) | E above hull (eV/atom) | formation energy (eV/atom) | density (g/cm3) | stable |",
+                "|---|---|---|---|---|---|---|---|",
+            ]
+            lines += [
+                f"| {m.material_id} | {m.formula_pretty} | {m.spacegroup_symbol} | {_fmt(m.band_gap)} | {_fmt(m.energy_above_hull)} | "
+                f"{_fmt(m.formation_energy_per_atom)} | {_fmt(m.density)} | {_fmt(m.is_stable)} |"
+                for m in result.materials
+            ]
+            count = len(result.materials)
+    finally:
+        client.close()
+    head = f"Materials Project: {count} result{'s' if count != 1 else ''} {result.provenance.label()}."
+    if count == 0:
+        lines = []
+    return ToolOutput(
+        summary="\n".join([head, "", *lines]).strip(),
+        data=result.model_dump(mode="json"),
+        sources=[f"Materials Project {result.provenance.endpoint} (database {result.provenance.database_version})"],
+    )
+
+
+TOOL_SPECS = [
+    ToolSpec(
+        name="query_materials_project",
+        description=(QueryMaterialsProjectInput.__doc__ or "").strip(),
+        input_model=QueryMaterialsProjectInput,
+        run=_query_mp,
+    )
+]
