@@ -1,0 +1,32 @@
+"""`matassist ui`: start the Streamlit front-end; extra flags (e.g. --server.port 8600) pass through."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+
+APP = Path(__file__).resolve().parents[2] / "ui" / "app.py"
+
+
+def streamlit_command(extra: list[str]) -> list[str]:
+    """The command line that serves the app headless, with usage statistics off."""
+    return [
+        sys.executable, "-m", "streamlit", "run", str(APP),
+        "--browser.gatherUsageStats", "false",
+        "--server.headless", "true",
+        *extra,
+    ]
+
+
+def register(app: typer.Typer) -> None:
+    """Add `ui`."""
+
+    @app.command("ui", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+    def ui(ctx: typer.Context) -> None:
+        """Start the chat front-end in the browser (Streamlit). Extra flags go to Streamlit, e.g. --server.port 8600."""
+        env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", ANONYMIZED_TELEMETRY="False")
+        raise typer.Exit(subprocess.call(streamlit_command(list(ctx.args)), env=env))

@@ -1,0 +1,1 @@
+"""The Streamlit front-end (ui/app.py), started by `matassist ui`."""
