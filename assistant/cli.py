@@ -13,7 +13,7 @@ import typer
 from assistant.commands.common import JsonOpt, emit_json, guarded, out, settings
 from assistant.commands.dataset import dataset_app, print_profile, space_app, write_demo
 
-COMMAND_MODULES: tuple[str, ...] = ("model", "knowledge", "mp", "assist", "cif", "ui")
+COMMAND_MODULES: tuple[str, ...] = ("model", "knowledge", "mp", "assist", "cif", "ui", "augment")
 
 app = typer.Typer(
     name="matassist",

@@ -36,7 +36,7 @@ COATING_ALIASES = {
     "Co": ("co", "cobalt", "코발트"),
     "Al": ("al", "aluminium", "aluminum", "al2o3", "알루미늄"),
 }
-COUNT_WORDS = r"(?:runs?|experiments?|conditions?|proposals?|recipes?|samples?|candidates?|batches?|points?|trials?|suggestions?|개|건|회)"
+COUNT_WORDS = r"(?:runs?|rows?|experiments?|conditions?|proposals?|recipes?|samples?|candidates?|batches?|points?|trials?|suggestions?|개|건|회)"
 _NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
                  "ten": 10, "twelve": 12, "fifteen": 15, "twenty": 20, "a dozen": 12, "dozen": 12}
 
@@ -142,7 +142,7 @@ def _compositions(ex: Extraction, space: DesignSpace, low: str) -> None:
 
 
 def _counts(ex: Extraction, low: str) -> None:
-    m = re.search(rf"(?<![\d.])(\d{{1,3}})\s*(?:new\s+|more\s+|next\s+|different\s+|distinct\s+)?{COUNT_WORDS}", low)
+    m = re.search(rf"(?<![\d.])(\d{{1,4}})\s*(?:new\s+|more\s+|next\s+|different\s+|distinct\s+|synthetic\s+|fake\s+)?{COUNT_WORDS}", low)
     m = m or re.search(r"\b(?:top|best|next|only|just)\s+(\d{1,3})\b(?!\s*(?:%|percent|\.\d))", low) or re.search(r"\bn\s*=\s*(\d{1,3})\b", low)
     m = m or re.search(r"\b(\d{1,3})\s+of\s+them\b", low)
     if m:

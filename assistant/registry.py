@@ -389,7 +389,7 @@ def build_registry() -> dict[str, ToolSpec]:
 
 
 # Modules of later capabilities; each defines TOOL_SPECS (a list of ToolSpec).
-CAPABILITY_MODULES: tuple[str, ...] = ("assistant.tool_mp", "assistant.tool_cif", "assistant.tool_literature")
+CAPABILITY_MODULES: tuple[str, ...] = ("assistant.tool_mp", "assistant.tool_cif", "assistant.tool_literature", "assistant.tool_augment")
 
 
 def _optional_specs() -> list[ToolSpec]:

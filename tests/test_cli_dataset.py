@@ -66,6 +66,11 @@ COMMANDS = [
     ("dataset", "profile"),
     ("dataset", "validate"),
     ("dataset", "import"),
+    ("train", "--data"),
+    ("propose", "--fix", "ni=0.94", "--n", "3", "--data"),
+    ("plan", "--n", "3", "--data"),
+    ("ask", "profile my record", "--data"),
+    ("record", "--data", "{good}", "--results"),
 ]
 
 
@@ -76,7 +81,10 @@ def test_bad_records_exit_2_naming_row_and_column_and_write_nothing(demo_csv, tm
     before = sorted(p.name for p in isolated_data_dir.rglob("*"))
     plots = tmp_path / "plots-should-not-exist"
     extra = ["--plots", str(plots)] if command == ("dataset", "profile") else []
-    result = runner.invoke(app, [*command, str(path), *extra])
+    good = tmp_path / "good.csv"
+    good.write_bytes(demo_csv.read_bytes())
+    args = [c.replace("{good}", str(good)) for c in command]
+    result = runner.invoke(app, [*args, str(path), *extra])
     assert result.exit_code == 2
     message = result.stderr if hasattr(result, "stderr") else result.output
     assert f"column '{column}'" in message
@@ -85,6 +93,7 @@ def test_bad_records_exit_2_naming_row_and_column_and_write_nothing(demo_csv, tm
     assert "Traceback" not in result.output
     assert not plots.exists()
     assert sorted(p.name for p in isolated_data_dir.rglob("*")) == before
+    assert good.read_bytes() == demo_csv.read_bytes()
 
 
 def test_missing_file_is_a_one_line_error(tmp_path):

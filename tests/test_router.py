@@ -11,11 +11,12 @@ from assistant.router import RouterMemory, route
 
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "routing_cases.yaml").read_text(encoding="utf-8"))
 CORE_TOOLS = {"propose_conditions", "predict_capacity", "train_model", "record_results", "profile_dataset", "draft_experiment_plan"}
+ALL_TOOLS = CORE_TOOLS | {"validate_cif", "query_materials_project", "search_literature", "augment_dataset"}
 
 
 def test_the_set_is_large_and_varied():
     assert len(CASES) >= 40
-    assert {t for c in CASES for t in c.get("calls", [])} == CORE_TOOLS
+    assert {t for c in CASES for t in c.get("calls", [])} == ALL_TOOLS
     assert sum(1 for c in CASES if any("\uac00" <= ch <= "\ud7a3" for ch in c["message"])) >= 5
 
 
@@ -24,9 +25,9 @@ def test_routing_case(case, ncm_space, tmp_path):
     attachments = []
     if "attach" in case:
         path = tmp_path / case["attach"]
-        path.write_text("x\n")
+        path.write_text("data_x\n_cell_length_a 1\n")
         attachments.append(path)
-    decision = route(case["message"], ncm_space, RouterMemory(), attachments, available=CORE_TOOLS)
+    decision = route(case["message"], ncm_space, RouterMemory(), attachments, available=ALL_TOOLS)
     if case.get("none"):
         assert decision.intent is None and not decision.calls
         return
@@ -35,6 +36,8 @@ def test_routing_case(case, ncm_space, tmp_path):
         return
     assert not decision.questions, decision.questions
     assert [c.name for c in decision.calls] == case["calls"]
+    if "args" in case:
+        assert {k: decision.calls[0].args.get(k) for k in case["args"]} == case["args"]
     if "fixed" in case:
         args = decision.calls[0].args
         assert args["fixed"] == case["fixed"]

@@ -16,7 +16,7 @@ from assistant.settings import Settings
 GOLDEN = Path(__file__).parent / "data" / "tool_schemas.json"
 REQUIRED_NAMES = {
     "propose_conditions", "predict_capacity", "train_model", "record_results", "profile_dataset",
-    "draft_experiment_plan", "query_materials_project", "validate_cif", "search_literature",
+    "draft_experiment_plan", "query_materials_project", "validate_cif", "search_literature", "augment_dataset",
 }
 
 

@@ -23,8 +23,11 @@ RecordOpt = Annotated[
 def _assistant(data: Path | None, verbose: bool = True) -> Assistant:
     from assistant.service import Assistant
 
-    if data is not None and not data.exists():
-        raise MatassistError(f"{data}: no such file")
+    if data is not None:
+        from tools.design_space import load_design_space
+        from tools.record import read_record
+
+        read_record(data, space=load_design_space(settings().design_space))  # a bad record stops here, exit 2
 
     def progress(message: str) -> None:
         if verbose:
