@@ -128,6 +128,9 @@ def test_main_job_runs(tmp_path):
     assert result.exit_code == 0
     payload = json.loads(result.output)
     assert payload["profile"]["rows"] == 652
+    proposals = payload["proposals"]["proposals"]
+    assert len(proposals) == 10 and {p["params"]["ni"] for p in proposals} == {0.94}
+    assert any(f.endswith("results_template.csv") for f in payload["plan_files"])
 
 
 def test_shipped_demo_copy_matches_the_generator(demo_csv):
