@@ -50,6 +50,7 @@ class ToolContext:
     last_proposals: Any = None
     last_fixed: dict[str, Any] = field(default_factory=dict)
     progress: Callable[[str], None] | None = None
+    _record_cache: tuple[tuple[str, int, int, str], ExperimentRecord] | None = None
 
     @property
     def active_record_path(self) -> Path:
@@ -66,8 +67,16 @@ class ToolContext:
         return load_design_space(self.space_name or self.settings.design_space)
 
     def record(self) -> ExperimentRecord:
-        """Load and validate the active record."""
-        return read_record(self.active_record_path, space=self.space())
+        """Load and validate the active record (cached while the file is unchanged)."""
+        path = self.active_record_path
+        try:
+            stat = path.stat()
+        except OSError:
+            return read_record(path, space=self.space())  # raises the clear "no such file" error
+        key = (str(path), stat.st_mtime_ns, stat.st_size, self.space_name or self.settings.design_space)
+        if self._record_cache is None or self._record_cache[0] != key:
+            self._record_cache = (key, read_record(path, space=self.space()))
+        return self._record_cache[1]
 
     def note(self, message: str) -> None:
         """Report progress of long work, when someone listens."""

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import typer
 
-APP = Path(__file__).resolve().parents[2] / "ui" / "app.py"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def streamlit_command(extra: list[str]) -> list[str]:
-    """The command line that serves the app headless, with usage statistics off."""
+    """The command line that serves the app headless, with usage statistics off (ui/launch.py warms imports first)."""
     return [
-        sys.executable, "-m", "streamlit", "run", str(APP),
+        sys.executable, "-m", "ui.launch",
         "--browser.gatherUsageStats", "false",
         "--server.headless", "true",
         *extra,
@@ -29,4 +29,4 @@ def register(app: typer.Typer) -> None:
     def ui(ctx: typer.Context) -> None:
         """Start the chat front-end in the browser (Streamlit). Extra flags go to Streamlit, e.g. --server.port 8600."""
         env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", ANONYMIZED_TELEMETRY="False")
-        raise typer.Exit(subprocess.call(streamlit_command(list(ctx.args)), env=env))
+        raise typer.Exit(subprocess.call(streamlit_command(list(ctx.args)), env=env, cwd=ROOT))
