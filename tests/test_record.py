@@ -168,3 +168,23 @@ def test_infer_space_from_any_csv(tmp_path):
     assert space.parameter("carbon").values == ("glucose", "sucrose")
     record = read_record(path, target="capacity")
     assert len(record) == 3 and record.target == "capacity"
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    import os as _os
+
+    from tools.record import atomic_write_text
+
+    target = tmp_path / "r.csv"
+    target.write_text("old\n")
+
+    def boom(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(_os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_text(target, "new\n")
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.csv"]
+    with pytest.raises(DataFileError, match="does not exist"):
+        atomic_write_text(tmp_path / "missing" / "x.csv", "x")

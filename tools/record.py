@@ -300,28 +300,16 @@ def _cell_text(value: Any) -> str:
 
 # -- writing ----------------------------------------------------------------------------
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write text to `path` via a temporary file in the same folder and an atomic rename."""
+    """Write UTF-8 text to `path` via a temporary file in the same folder and an atomic rename."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write bytes to `path` via a temporary file in the same folder, fsync, then an atomic rename."""
     p = Path(path)
     folder = p.parent if str(p.parent) else Path(".")
     if not folder.exists():
         raise DataFileError(f"{p}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Binary twin of atomic_write_text."""
-    p = Path(path)
-    folder = p.parent if str(p.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
