@@ -7,6 +7,9 @@ as error checks); it raises `CifError` only for bad requests (unknown rule famil
 reference structure). pymatgen and spglib are imported lazily, and the warnings they emit
 while reading a CIF are captured and reported as checks.
 
+With `fast=False` the structure also goes through the physical check with the CHGNet universal
+potential (tools/cif_physics.py, loaded lazily); `validate_cifs` batches those checks.
+
 Wyckoff sites are reported in the conventional standard setting that spglib standardises to
 (ITA standard setting), so a primitive rhombohedral LiCoO2 still reads Li 3a/3b, Co 3b/3a, O 6c.
 """
@@ -52,6 +55,9 @@ _MAX_NEIGHBOUR_PAIRS = 3_000_000
 _MAX_CONNECTIVITY_SITES = 3000
 _MAX_TEXT_CHARS = 20_000_000
 _CHARGE_TOL_PER_ATOM = 0.01  # e per atom: absorbs rounded occupancies
+DEFAULT_RELAX_STEPS = 4
+"""FIRE steps of the physical check's short relaxation: small, so that 100 small CIFs take under a minute
+on two shared cores (benchmarks/bench_cif.py); raise it (relax_steps, --relax-steps) for a few CIFs."""
 
 # Stable check codes: priority (lower = more important in a repair prompt) and meaning.
 CHECK_CODES: dict[str, tuple[int, str]] = {
@@ -102,6 +108,18 @@ CHECK_CODES: dict[str, tuple[int, str]] = {
     "RULES_OK": (62, "consistent with the structure family"),
     "REFERENCE_MATCH": (63, "the structure matches the reference"),
     "PHYSICAL_NOT_RUN": (64, "physical (universal potential) check not run"),
+    # Physical check with CHGNet (tools/cif_physics.py; thresholds documented there).
+    "PHYSICAL_ISOLATED_ATOMS": (9, "atoms with no neighbour within 6 angstrom: the structure falls apart"),
+    "PHYSICAL_FORCES_HUGE": (9, "the potential gives huge (or non-finite) forces"),
+    "PHYSICAL_ATOMS_MOVE": (16, "atoms move far in a short relaxation"),
+    "PHYSICAL_FORCES_LARGE": (16, "the potential gives large forces"),
+    "PHYSICAL_ENERGY_HIGH": (9, "the energy is far above the potential's composition baseline: atoms barely bound"),
+    "PHYSICAL_ENERGY_DROP": (17, "a short relaxation lowers the energy a lot"),
+    "PHYSICAL_PRESSURE_HIGH": (17, "the cell is under a large pressure"),
+    "PHYSICAL_ABOVE_HULL": (18, "estimated energy above the convex hull of the reference entries is high"),
+    "PHYSICAL_FAILED": (41, "the physical check could not run (a tool problem, not a finding about the CIF)"),
+    "PHYSICAL_OK": (65, "physical check: numbers, nothing flagged"),
+    "PHYSICAL_SUMMARY": (65, "physical check: numbers"),
 }
 
 
@@ -167,14 +185,53 @@ class ReferenceComparison(BaseModel):
     )
 
 
+class ReferenceEntry(BaseModel):
+    """A reference phase for the energy-above-hull estimate (e.g. a Materials Project entry)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    formula: str = Field(description="composition of the phase, e.g. Li2O or LiCoO2")
+    energy_per_atom: float = Field(
+        description="total energy per atom, eV/atom, on the Materials Project GGA/GGA+U (MP2020-corrected) scale that CHGNet learned"
+    )
+    name: str | None = Field(default=None, description="label, e.g. the Materials Project id")
+
+    @classmethod
+    def from_entry(cls, entry: Any) -> ReferenceEntry:
+        """From a pymatgen ComputedEntry/PDEntry (its corrected energy per atom)."""
+        name = getattr(entry, "entry_id", None) or getattr(entry, "name", None)
+        return cls(formula=str(entry.composition.formula), energy_per_atom=float(entry.energy_per_atom),
+                   name=None if name is None else str(name))
+
+
 class PhysicalCheckResult(BaseModel):
-    """Physical check with a universal interatomic potential (reserved; not implemented yet)."""
+    """Physical check with a universal interatomic potential (CHGNet); numbers refer to the cell evaluated."""
 
     model_config = _MODEL
 
-    status: Literal["not_run"] = Field(description="not_run: the universal-potential check is not available yet")
-    method: str | None = Field(default=None, description="potential that would be used (CHGNet)")
-    reason: str = Field(description="why it did not run")
+    status: Literal["not_run", "ok", "flagged", "failed"] = Field(
+        description="not_run (skipped: --fast, no ordered structure ...), ok (nothing flagged), flagged (errors or "
+        "warnings from the potential), failed (the potential could not be used)"
+    )
+    method: str | None = Field(default=None, description="potential used, e.g. CHGNet 0.3.0 (chgnet 0.4.2)")
+    reason: str | None = Field(default=None, description="why it did not run or failed; None when it ran")
+    n_atoms_evaluated: int | None = Field(default=None, description="atoms in the evaluated cell (primitive when the CIF holds a supercell)")
+    energy_per_atom: float | None = Field(default=None, description="energy of the structure as written, eV/atom")
+    energy_above_baseline: float | None = Field(
+        default=None, description="energy minus CHGNet's composition-only baseline (fitted per-element energies), eV/atom"
+    )
+    max_force: float | None = Field(default=None, description="largest force on an atom as written, eV/angstrom")
+    pressure_gpa: float | None = Field(default=None, description="pressure as written (positive: cell too small), GPa")
+    relax_steps: int | None = Field(default=None, description="FIRE steps taken in the short fixed-cell relaxation")
+    relax_converged: bool | None = Field(default=None, description="every force fell below the threshold (fmax)")
+    max_displacement: float | None = Field(default=None, description="largest atom displacement in the relaxation, angstrom")
+    relaxed_energy_per_atom: float | None = Field(default=None, description="energy after the relaxation, eV/atom")
+    energy_change_per_atom: float | None = Field(default=None, description="energy after minus before the relaxation, eV/atom")
+    relaxed_max_force: float | None = Field(default=None, description="largest force after the relaxation, eV/angstrom")
+    energy_above_hull: float | None = Field(default=None, description="estimated energy above the hull of the reference entries, eV/atom")
+    hull_note: str | None = Field(default=None, description="how the hull estimate was made, or why not")
+    isolated_atoms: int = Field(default=0, description="atoms with no neighbour within 6 angstrom")
+    seconds: float | None = Field(default=None, description="wall time spent on this structure (batch time shared), s")
 
 
 class CifValidationInput(BaseModel):
@@ -193,7 +250,16 @@ class CifValidationInput(BaseModel):
     reference_name: str | None = Field(default=None, description="name of the reference for reports")
     fast: bool = Field(
         default=True,
-        description="skip physical checks with a universal potential (they are not implemented yet, so they never run)",
+        description="skip the physical check with a universal potential (CHGNet; about 0.1-0.5 s per small structure "
+        "plus a one-off model load); the library default skips it, the validate-cif command runs it unless --fast",
+    )
+    relax_steps: int = Field(
+        default=DEFAULT_RELAX_STEPS, ge=0, le=500, description="FIRE steps of the short relaxation in the physical check (0: none)"
+    )
+    reference_entries: list[ReferenceEntry] = Field(
+        default_factory=list,
+        description="reference phases of the chemical system (Materials Project GGA/GGA+U energies) for the "
+        "energy-above-hull estimate; empty: not estimated",
     )
     symprec: float = Field(default=0.01, gt=0, le=1.0, description="tight symmetry tolerance, angstrom")
     loose_symprec: float = Field(default=0.1, gt=0, le=1.0, description="loose symmetry tolerance, angstrom")
@@ -545,6 +611,10 @@ def _keep_space_group_alive(symbol: str | None) -> None:
         _SPACE_GROUP_KEEPALIVE[key] = SpaceGroup(name)
     except ValueError:
         _SPACE_GROUP_KEEPALIVE[key] = None  # pymatgen will fail the same way and say so while parsing
+
+
+_NOT_FOR_REPAIR = frozenset({"LIBRARY_WARNING", "PHYSICAL_FAILED"})
+"""Findings about the tools, not the CIF: left out of repair prompts."""
 
 
 class _Run:
@@ -1248,15 +1318,26 @@ class _Run:
                 seen.add(msg)
                 self.add("LIBRARY_WARNING", "info", f"{w.category.__name__}: {msg[:300]}")
 
-    def result(self) -> CifValidationResult:
+    def physical_structure(self) -> Structure | str:
+        """The structure the physical check may evaluate, or why there is none to evaluate."""
+        errors = {c.code for c in self.checks if c.severity == "error"}
+        if self.analysis is None or errors & {"PARSE_ERROR", "PARSE_NO_STRUCTURE"}:
+            return "no structure could be built from the CIF"
+        if "CELL_INVALID" in errors:
+            return "the cell is invalid"
+        if "ATOMS_OVERLAP" in errors:
+            # A potential only reports enormous forces for atoms 0.5 A apart: fix the overlap first.
+            return "atoms overlap (closer than 0.5 A); fix them first"
+        return self.analysis.structure
+
+    def result(self, physical: PhysicalCheckResult | None = None, physical_checks: Sequence[CifCheck] = ()) -> CifValidationResult:
         order = {"error": 0, "warning": 1, "info": 2}
-        checks = sorted(self.checks, key=lambda c: (order[c.severity], CHECK_CODES.get(c.code, (99, ""))[0]))
-        physical = PhysicalCheckResult(
-            status="not_run",
-            method="CHGNet",
-            reason="skipped (--fast)" if self.inp.fast else "the universal-potential (CHGNet) check is not implemented yet",
-        )
-        checks.append(CifCheck(code="PHYSICAL_NOT_RUN", severity="info", message=f"physical check with a universal potential: {physical.reason}"))
+        if physical is None:
+            physical = PhysicalCheckResult(status="not_run", method="CHGNet", reason="skipped (fast mode, --fast)")
+            physical_checks = [CifCheck(code="PHYSICAL_NOT_RUN", severity="info",
+                                        message=f"physical check with a universal potential: {physical.reason}")]
+        checks = sorted([*self.checks, *physical_checks],
+                        key=lambda c: (order[c.severity], CHECK_CODES.get(c.code, (99, ""))[0]))
         valid = not any(c.severity == "error" for c in checks)
         prompt = None
         if any(c.severity in ("error", "warning") for c in checks):
@@ -1382,7 +1463,7 @@ def render_repair_prompt(
     family: FamilyRules | None,
 ) -> str | None:
     """A prompt listing every error and warning, most important first, with the family's rules; None when clean."""
-    problems = [c for c in checks if c.severity in ("error", "warning") and c.code != "LIBRARY_WARNING"]
+    problems = [c for c in checks if c.severity in ("error", "warning") and c.code not in _NOT_FOR_REPAIR]
     if not problems:
         return None
     problems.sort(key=lambda c: (CHECK_CODES.get(c.code, (99, ""))[0], 0 if c.severity == "error" else 1))
@@ -1431,11 +1512,7 @@ def resolve_family(rules: str) -> FamilyRules | None:
     return load_family(key)
 
 
-def validate_cif(inp: CifValidationInput) -> CifValidationResult:
-    """Run every check on one CIF; bad CIFs come back as error checks, never as exceptions.
-
-    Raises CifError only for a bad request: an unknown rule family or an unreadable reference.
-    """
+def _geometric_run(inp: CifValidationInput) -> _Run:
     family = resolve_family(inp.rules)
     reference = read_structure(inp.reference_cif, inp.reference_name or "reference") if inp.reference_cif is not None else None
     run = _Run(inp, family, reference)
@@ -1446,7 +1523,69 @@ def validate_cif(inp: CifValidationInput) -> CifValidationResult:
         except Exception as exc:  # the last line of defence: the validator reports, it does not crash
             run.add("CHECK_FAILED", "error", f"the validator stopped: {type(exc).__name__}: {exc}")
     run.absorb_library_warnings(list(caught))
-    return run.result()
+    return run
+
+
+def validate_cif(inp: CifValidationInput) -> CifValidationResult:
+    """Run every check on one CIF; bad CIFs come back as error checks, never as exceptions.
+
+    With `fast=False` the structure also goes through the physical check with CHGNet
+    (tools.cif_physics). Raises CifError only for a bad request: an unknown rule family or an
+    unreadable reference.
+    """
+    return validate_cifs([inp])[0]
+
+
+def validate_cifs(inputs: Sequence[CifValidationInput]) -> list[CifValidationResult]:
+    """Validate several CIFs; the physical checks of those with `fast=False` run together in batches.
+
+    Raises CifError for a bad request (unknown rule family, unreadable reference) before any work.
+    """
+    for inp in inputs:
+        resolve_family(inp.rules)
+    runs = [_geometric_run(inp) for inp in inputs]
+    physical: dict[int, tuple[PhysicalCheckResult, list[CifCheck]]] = {}
+    wanted = [i for i, inp in enumerate(inputs) if not inp.fast]
+    by_steps: dict[int, list[int]] = defaultdict(list)
+    for i in wanted:
+        by_steps[inputs[i].relax_steps].append(i)
+    for steps, indices in by_steps.items():
+        physical.update(_physical_group(runs, inputs, indices, steps))
+    return [run.result(*physical[i]) if i in physical else run.result() for i, run in enumerate(runs)]
+
+
+def _physical_group(runs: Sequence[_Run], inputs: Sequence[CifValidationInput], indices: list[int],
+                    steps: int) -> dict[int, tuple[PhysicalCheckResult, list[CifCheck]]]:
+    from tools.cif_physics import check_structures, method_label, not_run
+    from tools.errors import ModelError
+
+    result: dict[int, tuple[PhysicalCheckResult, list[CifCheck]]] = {}
+    todo: list[int] = []
+    structures: list[Structure] = []
+    for i in indices:
+        target = runs[i].physical_structure()
+        if isinstance(target, str):
+            skipped = not_run(target)
+            result[i] = (skipped.result, skipped.checks)
+        else:
+            todo.append(i)
+            structures.append(target)
+    if not todo:
+        return result
+    try:
+        outcomes = check_structures(structures, relax_steps=steps,
+                                    per_structure_references=[inputs[i].reference_entries for i in todo])
+    except ModelError as err:
+        reason = str(err)
+    except Exception as exc:  # the physical check must not sink the geometric report; it says why it failed
+        reason = f"{type(exc).__name__}: {exc}"
+    else:
+        result.update({i: (o.result, o.checks) for i, o in zip(todo, outcomes, strict=True)})
+        return result
+    failed = PhysicalCheckResult(status="failed", method=method_label(), reason=reason)
+    check = CifCheck(code="PHYSICAL_FAILED", severity="warning", message=f"the physical check could not run: {reason}")
+    result.update({i: (failed, [check]) for i in todo})
+    return result
 
 
 def validate_cif_text(
@@ -1457,10 +1596,13 @@ def validate_cif_text(
     reference_cif: str | None = None,
     reference_name: str | None = None,
     fast: bool = True,
+    relax_steps: int = DEFAULT_RELAX_STEPS,
+    reference_entries: Sequence[ReferenceEntry] = (),
 ) -> CifValidationResult:
     """Convenience wrapper around `validate_cif` for CIF text."""
     return validate_cif(CifValidationInput(cif=cif, source=source, rules=rules, reference_cif=reference_cif,
-                                           reference_name=reference_name, fast=fast))
+                                           reference_name=reference_name, fast=fast, relax_steps=relax_steps,
+                                           reference_entries=list(reference_entries)))
 
 
 def decode_cif_bytes(data: bytes) -> str:

@@ -1,4 +1,10 @@
-"""`matassist validate-cif FILE...` and `matassist cif-rules`: structure checks and family rules."""
+"""`matassist validate-cif FILE...`, `matassist cif-rules` and `matassist cif generate FORMULA`.
+
+validate-cif runs the geometric checks and, unless --fast, the physical check with CHGNet (the
+first use in a process loads the model, about 10-20 s). `cif generate` asks the configured
+language model for a CIF and re-prompts it with the validator's findings, or substitutes elements
+into a structure family's prototype with --offline-prototype.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from assistant.commands.common import JsonOpt, emit_json, guarded, out
+from assistant.commands.common import JsonOpt, emit_json, guarded, out, settings
+from tools.cif_validation import DEFAULT_RELAX_STEPS
 from tools.errors import DataFileError
+
+RelaxOpt = Annotated[int, typer.Option("--relax-steps", min=0, max=500,
+                                       help="FIRE steps of the short relaxation in the physical check (0: none)")]
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
@@ -54,6 +64,12 @@ def _print_result(result: object, show_prompt: bool) -> None:
                           "" if s.coordination_number is None else str(s.coordination_number), s.polyhedron or "",
                           "" if s.mean_bond_length is None else f"{s.mean_bond_length:.3f}", s.role or "")
         out.print(sites)
+    phys = result.physical
+    if phys.status in ("ok", "flagged") and phys.energy_per_atom is not None and phys.max_force is not None:
+        out.print(f"physical check ({phys.method}): [bold]{phys.status}[/]  E {phys.energy_per_atom:.3f} eV/atom, "
+                  f"max force {phys.max_force:.3g} eV/A, pressure {phys.pressure_gpa or 0:+.3g} GPa, "
+                  f"max displacement {phys.max_displacement or 0:.3f} A in {phys.relax_steps} steps"
+                  + (f", E above hull {phys.energy_above_hull:.3f} eV/atom" if phys.energy_above_hull is not None else ""))
     if result.repair_prompt:
         if show_prompt:
             out.print("[bold]Repair prompt[/]")
@@ -64,7 +80,8 @@ def _print_result(result: object, show_prompt: bool) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add `validate-cif` and `cif-rules` to the app."""
+    """Add `validate-cif`, `cif-rules` and the `cif` group (`cif generate`) to the app."""
+    app.add_typer(_generate_app(), name="cif")
 
     @app.command("validate-cif")
     @guarded
@@ -72,29 +89,33 @@ def register(app: typer.Typer) -> None:
         files: Annotated[list[Path], typer.Argument(help="CIF files to check")],
         rules: Annotated[str, typer.Option("--rules", help="structure family: auto, none, a built-in name (see cif-rules) or a YAML file")] = "auto",
         reference: Annotated[Path | None, typer.Option("--reference", help="reference CIF to compare with (StructureMatcher)")] = None,
-        fast: Annotated[bool, typer.Option("--fast", help="skip physical checks with a universal potential (not implemented yet: never run)")] = False,
+        fast: Annotated[bool, typer.Option("--fast", help="skip the physical check with the CHGNet universal potential")] = False,
+        relax_steps: RelaxOpt = DEFAULT_RELAX_STEPS,
         show_prompt: Annotated[bool, typer.Option("--prompt", help="print the repair prompt in the human output")] = False,
         as_json: JsonOpt = False,
     ) -> None:
         """Check CIFs: parsing, cell, formula, distances, symmetry, charge, Wyckoff sites, family rules.
 
-        Exit code 0 when every file is valid, 1 when any has an error, 2 on usage errors.
+        Unless --fast, also a physical check with the CHGNet potential: energy, forces, pressure and
+        a short relaxation (the first use loads the model, about 10-20 s). Exit code 0 when every
+        file is valid, 1 when any has an error, 2 on usage errors.
         """
         from tools.cif_validation import (
             CifValidationInput,
             decode_cif_bytes,
             resolve_family,
-            validate_cif,
+            validate_cifs,
         )
 
         texts = [(path, decode_cif_bytes(_read_bytes(path))) for path in files]
         ref_text = decode_cif_bytes(_read_bytes(reference)) if reference is not None else None
         resolve_family(rules)  # unknown family names fail here, before any file is checked
-        results = [
-            validate_cif(CifValidationInput(cif=text, source=str(path), rules=rules, reference_cif=ref_text,
-                                            reference_name=None if reference is None else str(reference), fast=fast))
+        results = validate_cifs([
+            CifValidationInput(cif=text, source=str(path), rules=rules, reference_cif=ref_text,
+                               reference_name=None if reference is None else str(reference), fast=fast,
+                               relax_steps=relax_steps)
             for path, text in texts
-        ]
+        ])
         if as_json:
             payload = [r.summary() for r in results]
             emit_json(payload[0] if len(payload) == 1 else payload)
@@ -128,3 +149,87 @@ def register(app: typer.Typer) -> None:
                     out.print(f"  - {fact}")
                 for ref in f.references:
                     out.print(f"  source: {ref}")
+
+
+def _print_round(rnd: object) -> None:
+    from assistant.cif_generate import GenerationRound
+
+    assert isinstance(rnd, GenerationRound)
+    r = rnd.result
+    verdict = "[bold green]valid[/]" if rnd.accepted else "[bold red]invalid[/]"
+    problems = sorted(r.codes("error")) + sorted(r.codes("warning")) + ([] if rnd.composition_ok else ["composition differs"])
+    out.print(f"round {rnd.number}: {verdict}  formula {r.formula or '-'}  space group {r.spacegroup.detected or '-'}  "
+              f"physical {r.physical.status}" + (f"  problems: {', '.join(problems)}" if problems else "")
+              + f"  -> {rnd.files.get('cif')}")
+
+
+def _generate_app() -> typer.Typer:
+    cif_app = typer.Typer(
+        help="Crystal structures: generate CIFs with a language model (or offline from a prototype), validated every round.",
+        no_args_is_help=True,
+    )
+
+    @cif_app.command("generate")
+    @guarded
+    def generate_cmd(
+        formula: Annotated[str, typer.Argument(help="chemical formula, e.g. LiNi0.8Co0.1Mn0.1O2")],
+        rounds: Annotated[int, typer.Option("--rounds", min=1, max=20, help="generate/repair rounds at most")] = 3,
+        rules: Annotated[str, typer.Option("--rules", help="structure family: auto, none, a built-in name (see cif-rules) or a YAML file")] = "auto",
+        out_dir: Annotated[Path | None, typer.Option("--out", help="folder for every round's CIF and report; default <data dir>/cif_generate/<formula>-<time>")] = None,
+        offline_prototype: Annotated[bool, typer.Option("--offline-prototype", help="no language model: substitute the formula's elements into the family's prototype")] = False,
+        fast: Annotated[bool, typer.Option("--fast", help="skip the physical check with the CHGNet universal potential")] = False,
+        relax_steps: RelaxOpt = DEFAULT_RELAX_STEPS,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Generate a CIF for FORMULA: ask the language model, validate, re-prompt with the problems, repeat.
+
+        Every round's prompt, reply, CIF and JSON report are kept in the output folder. Needs an
+        LLM backend (OPENAI_API_KEY, or MATASSIST_LLM_BASE_URL for an OpenAI-compatible server);
+        without one, use --offline-prototype. Exit code 0 when the final CIF is valid, 1 when not,
+        2 on usage errors.
+        """
+        from assistant.cif_generate import (
+            default_out_dir,
+            generate_cif,
+            generate_prototype,
+            parse_formula,
+        )
+        from assistant.llm import BackendError, make_chat_model, resolve_backend
+        from tools.cif_validation import resolve_family
+
+        cfg = settings()
+        parse_formula(formula)
+        resolve_family(rules)
+        folder = out_dir if out_dir is not None else default_out_dir(cfg.data_dir, formula)
+        if folder.exists() and (not folder.is_dir() or any(folder.glob("round-*"))):
+            raise DataFileError(f"{folder} already holds a generation (round-* files) or is not a folder; choose another --out")
+        if offline_prototype:
+            outcome = generate_prototype(formula, out_dir=folder, rules=rules, fast=fast, relax_steps=relax_steps)
+        else:
+            if resolve_backend(cfg) == "offline":
+                raise BackendError(
+                    "cif generate needs a language model: set OPENAI_API_KEY (OpenAI), or MATASSIST_LLM_BASE_URL and "
+                    "MATASSIST_LLM_MODEL for an OpenAI-compatible server (Ollama, vLLM, llama.cpp); without one, add "
+                    "--offline-prototype to substitute the formula's elements into a structure family's prototype"
+                )
+            model = make_chat_model(cfg)
+            if not as_json:
+                out.print(f"generating {formula} with {type(model).__name__} ({cfg.llm_model}), at most {rounds} round(s); "
+                          f"files in {folder}")
+            outcome = generate_cif(model, formula, out_dir=folder, rounds=rounds, rules=rules, fast=fast,
+                                   relax_steps=relax_steps, on_round=None if as_json else _print_round)
+        if as_json:
+            emit_json(outcome.summary())
+        else:
+            if offline_prototype and outcome.final is not None:
+                out.print(f"offline: {outcome.final.reply}")
+                _print_round(outcome.final)
+            final = outcome.final
+            if final is not None:
+                _print_result(final.result, show_prompt=False)
+            state = "[bold green]valid[/]" if outcome.valid else "[bold red]not valid[/]"
+            out.print(f"{state} after {len(outcome.rounds)} of {outcome.max_rounds} round(s); every round is in {outcome.out_dir}")
+        if not outcome.valid:
+            raise typer.Exit(1)
+
+    return cif_app
