@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -29,4 +28,8 @@ def register(app: typer.Typer) -> None:
     def ui(ctx: typer.Context) -> None:
         """Start the chat front-end in the browser (Streamlit). Extra flags go to Streamlit, e.g. --server.port 8600."""
         env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", ANONYMIZED_TELEMETRY="False")
-        raise typer.Exit(subprocess.call(streamlit_command(list(ctx.args)), env=env, cwd=ROOT))
+        command = streamlit_command(list(ctx.args))
+        # Replace this process rather than start a child: whoever stops `matassist ui` stops
+        # the server too (a child would be orphaned by SIGTERM).
+        os.chdir(ROOT)
+        os.execve(command[0], command, env)
