@@ -192,14 +192,22 @@ def test_random_and_expert_baselines_are_valid(demo_record: ExperimentRecord, nc
         assert len(changed) <= 4  # one factor (coating switches may move its pinned numbers)
 
 
-def test_campaign_runs_end_to_end_for_one_shot() -> None:
+def _hide_baybe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make `import baybe` fail, as when the optional extra is not installed."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "baybe", None)
+
+
+def test_campaign_runs_end_to_end_for_one_shot(monkeypatch: pytest.MonkeyPatch) -> None:
+    _hide_baybe(monkeypatch)
     result = run_campaign(
         shots=1, n=3, fixed={"ni": 0.94}, seeds=[0], strategies=["ours", "random", "expert", "baybe"],
         iterations=5, particles=8, n_members=2,
     )
     by = {r.strategy: r for r in result.strategies}
     assert set(by) == {"ours", "random", "expert", "baybe"}
-    assert not by["baybe"].available and "baybe" in by["baybe"].message
+    assert not by["baybe"].available and by["baybe"].message.startswith("unavailable (pip install .[baybe])")
     for name in ("ours", "random", "expert"):
         rep = by[name]
         assert rep.available and len(rep.seeds) == 1 and len(rep.median_gap_closed) == 1
@@ -220,3 +228,78 @@ def test_campaign_cli_json_and_bad_strategy() -> None:
     assert "unknown strategy greedy" in _one_line_error(bad)
     bad_seeds = runner.invoke(app, ["campaign", "--seeds", "a,b"])
     assert "--seeds" in _one_line_error(bad_seeds)
+
+
+# -- BayBE --------------------------------------------------------------------------------------
+_SMALL_BAYBE = {"n_restarts": 1, "n_raw_samples": 16}
+_BAYBE_FIXED = {"ni": 0.94, "atmosphere": "O2", "li_source": "LiOH", "coating": "B"}
+
+
+@pytest.mark.slow
+def test_baybe_proposals_are_valid_distinct_new_runs(demo_record: ExperimentRecord, ncm_space: DesignSpace) -> None:
+    pytest.importorskip("baybe")
+    from tools.campaign import baybe_batch
+
+    # a small record (ok and failed runs) and one discrete configuration keep BayBE quick
+    small = ExperimentRecord(pd.concat([demo_record.ok_runs.iloc[:40], demo_record.failed_runs.iloc[:5]]), demo_record.space)
+    rows, info = baybe_batch(small, _BAYBE_FIXED, 3, 0, recommender_options=_SMALL_BAYBE)
+    space = ncm_space.with_fixed(_BAYBE_FIXED)
+    assert list(rows.columns) == ncm_space.names and len(rows) == 3
+    assert len({tuple(r) for r in rows.astype(str).itertuples(index=False)}) == 3
+    taken = {tuple(r) for r in small.frame[space.names].astype(str).itertuples(index=False)}
+    for row in rows.to_dict("records"):
+        assert space.row_problems(row) == []
+        assert tuple(str(row[n]) for n in space.names) not in taken
+    assert info.measurements == 45 and info.failed_as is not None
+    assert info.failed_as == pytest.approx(np.quantile(small.ok_runs["capacity_mah_g"], 0.1))
+    assert info.recommended >= 3 and info.repaired + info.rejected <= info.recommended
+
+
+def test_baybe_strategy_is_wired_into_the_campaign(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The campaign's handling of a BayBE batch (its rows, note and predictions), without BayBE's minutes."""
+    import tools.campaign as campaign
+    from tools.campaign import BaybeBatch
+
+    calls: list[tuple[dict, int, int, object]] = []
+
+    def fake_batch(record, fixed, n, seed, recommender_options=None):
+        calls.append((dict(fixed), n, seed, recommender_options))
+        rows = random_proposals(record, fixed, n, seed)
+        info = BaybeBatch(
+            recommended=n + 1, calls=1, repaired=1, rejected=1, measurements=len(record.ok_runs),
+            failed_as=200.0, predicted_mah_g=[215.0] * n, warnings=[], elapsed_s=0.1,
+        )
+        return rows, info
+
+    monkeypatch.setattr(campaign, "_baybe_available", lambda: (True, ""))
+    monkeypatch.setattr(campaign, "baybe_batch", fake_batch)
+    messages: list[str] = []
+    result = run_campaign(
+        shots=2, n=3, fixed={"ni": 0.94}, seeds=[0], strategies=["baybe"], baybe_options={"n_restarts": 1},
+        progress=messages.append,
+    )
+    rep = result.strategies[0]
+    assert rep.available and len(rep.seeds) == 1 and len(rep.median_gap_closed) == 2
+    assert [c[1:] for c in calls] == [(3, 1, {"n_restarts": 1}), (3, 2, {"n_restarts": 1})]
+    for shot in rep.seeds[0].shots:
+        assert "4 recommended in 1 call(s), 1 repaired beyond grid snapping, 1 rejected" in shot.note
+        assert shot.mae_mah_g is not None or shot.failed_runs == 3
+    assert any("baybe shot 1: recommending 3 runs" in m for m in messages)
+    assert any("seed 0 baybe shot 2: best" in m and "repaired" in m for m in messages)
+
+
+def test_baybe_unavailable_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch, demo_record: ExperimentRecord) -> None:
+    from tools.campaign import baybe_proposals
+    from tools.errors import ProposalError
+
+    _hide_baybe(monkeypatch)
+    result = run_campaign(shots=1, n=2, fixed={"ni": 0.94}, seeds=[0], strategies=["random", "baybe"])
+    by = {r.strategy: r for r in result.strategies}
+    assert by["random"].available
+    assert not by["baybe"].available and by["baybe"].seeds == []
+    assert by["baybe"].message.startswith("unavailable (pip install .[baybe])")
+    with pytest.raises(ProposalError, match=r"unavailable \(pip install \.\[baybe\]\)"):
+        baybe_proposals(demo_record, {"ni": 0.94}, 2, 0)
+    out = runner.invoke(app, ["campaign", "--shots", "1", "--n", "2", "--seeds", "0", "--strategy", "random,baybe"])
+    assert out.exit_code == 0, out.output
+    assert "unavailable (pip install .[baybe])" in out.stdout

@@ -285,7 +285,7 @@ def campaign_cmd(
     out.print(table)
     for rep in result.strategies:
         if not rep.available:
-            out.print(f"{rep.strategy}: {rep.message}")
+            out.print(f"{rep.strategy}: {rep.message}", markup=False)
     out.print(f"({result.elapsed_s:.0f} s)")
 
 
