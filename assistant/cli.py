@@ -48,8 +48,7 @@ def demo(
     as_json: JsonOpt = False,
 ) -> None:
     """The main job on embedded defaults: simulate the record, profile its biases, fit the model, propose and plan."""
-    from assistant.registry import ToolContext, build_registry, run_tool
-    from tools.errors import MatassistError
+    from assistant.registry import ToolContext, build_registry, call_tool
     from tools.plots import plot_profile
     from tools.profile import profile_record
     from tools.record import read_record
@@ -68,13 +67,9 @@ def demo(
     ctx = ToolContext(settings=cfg, record_path=csv_path, progress=None if as_json else (lambda m: err.print(f"[dim]  ... {m}[/]")))
     registry = build_registry()
     say(f"[3/4] fitting the capacity model and proposing {n} runs at ni = {ni:g}")
-    proposed = run_tool(ctx, registry["propose_conditions"], {"fixed": {"ni": ni}, "n": n})
-    if not proposed.ok:
-        raise MatassistError(proposed.summary.removeprefix("error: "))
+    proposed = call_tool(ctx, registry["propose_conditions"], {"fixed": {"ni": ni}, "n": n})
     say("[4/4] drafting the experiment plan")
-    planned = run_tool(ctx, registry["draft_experiment_plan"], {"title": f"Next {n} runs at {ni:g} Ni (demo)"})
-    if not planned.ok:
-        raise MatassistError(planned.summary.removeprefix("error: "))
+    planned = call_tool(ctx, registry["draft_experiment_plan"], {"title": f"Next {n} runs at {ni:g} Ni (demo)"})
     if as_json:
         emit_json({"record": str(csv_path), "metadata": meta, "profile": profile, "plots": [str(p) for p in plots],
                    "proposals": proposed.data, "plan_files": planned.files})

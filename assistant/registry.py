@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.paths import model_folder
 from assistant.settings import Settings
-from tools.design_space import DesignSpace, load_design_space
+from tools.design_space import DesignSpace, format_value, load_design_space
 from tools.errors import MatassistError
 from tools.record import ExperimentRecord, read_record
 
@@ -100,12 +100,6 @@ class ToolSpec:
     run: Callable[[ToolContext, Any], ToolOutput]
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.10g}"
-    return str(value)
-
-
 def record_note(ctx: ToolContext) -> str:
     """One line saying which record the answer rests on."""
     if ctx.using_demo:
@@ -151,20 +145,20 @@ def _propose(ctx: ToolContext, args: ProposeConditionsInput) -> ToolOutput:
     space = record.space
     varied = [n for n in space.names if n not in result.fixed and len({str(p.params[n]) for p in result.proposals}) > 1]
     lines = [
-        f"{len(result.proposals)} proposals with {', '.join(f'{k} = {_fmt(v)}' for k, v in result.fixed.items()) or 'nothing fixed'}"
+        f"{len(result.proposals)} proposals with {', '.join(f'{k} = {format_value(v)}' for k, v in result.fixed.items()) or 'nothing fixed'}"
         + (f"; best measured run under these values: {result.incumbent_mah_g:.1f} mAh/g." if result.incumbent_mah_g is not None else "."),
         "",
         "| # | reason | predicted (mAh/g) | +/- | P(fail) | " + " | ".join(varied) + " |",
         "|---|---|---|---|---|" + "---|" * len(varied),
     ]
     for i, p in enumerate(result.proposals, start=1):
-        cells = " | ".join(_fmt(p.params[n]) for n in varied)
+        cells = " | ".join(format_value(p.params[n]) for n in varied)
         lines.append(
             f"| {i} | {p.reason} | {p.predicted_mah_g:.1f} | {p.uncertainty_mah_g:.1f} | {p.failure_probability:.2f} | {cells} |"
         )
     same = {n: result.proposals[0].params[n] for n in space.names if n not in varied} if result.proposals else {}
     if same:
-        lines += ["", "Same in every proposal: " + ", ".join(f"{k} = {_fmt(v)}" for k, v in same.items()) + "."]
+        lines += ["", "Same in every proposal: " + ", ".join(f"{k} = {format_value(v)}" for k, v in same.items()) + "."]
     lines += ["", record_note(ctx)]
     return ToolOutput(
         summary="\n".join(lines),
@@ -223,7 +217,7 @@ def _predict(ctx: ToolContext, args: PredictCapacityInput) -> ToolOutput:
         f"Predicted initial discharge capacity: {mean[0]:.1f} +/- {std[0]:.1f} mAh/g (ensemble mean and spread); "
         f"predicted failure probability {p_fail:.2f}.\n\n"
         f"Starting from run {base['experiment_id']} ({base[record.target]:.1f} mAh/g measured) with "
-        + (", ".join(f"{k} = {_fmt(v)}" for k, v in changed.items()) or "no changes")
+        + (", ".join(f"{k} = {format_value(v)}" for k, v in changed.items()) or "no changes")
         + ".\n\n"
         + record_note(ctx)
     )
@@ -253,7 +247,7 @@ def _train(ctx: ToolContext, args: TrainModelInput) -> ToolOutput:
     lines = [f"Capacity model: ensemble of {meta.get('n_members', '?')} LightGBM regressors on {meta.get('n_train')} runs."]
     metrics = meta.get("metrics") or {}
     if metrics:
-        lines.append("Cross-validated accuracy: " + ", ".join(f"{k} = {_fmt(v)}" for k, v in metrics.items() if v is not None) + ".")
+        lines.append("Cross-validated accuracy: " + ", ".join(f"{k} = {format_value(v)}" for k, v in metrics.items() if v is not None) + ".")
     data: dict[str, Any] = {"metadata": meta}
     if args.compare_models:
         from tools.capacity_model import compare_models
@@ -409,6 +403,14 @@ def _optional_specs() -> list[ToolSpec]:
     for module in CAPABILITY_MODULES:
         found.extend(importlib.import_module(module).TOOL_SPECS)
     return found
+
+
+def call_tool(ctx: ToolContext, spec: ToolSpec, arguments: dict[str, Any]) -> ToolOutput:
+    """Run a tool for a command line: its error comes back as a MatassistError, not an error output."""
+    output = run_tool(ctx, spec, arguments)
+    if not output.ok:
+        raise MatassistError(output.summary.removeprefix("error: "))
+    return output
 
 
 def run_tool(ctx: ToolContext, spec: ToolSpec, arguments: dict[str, Any]) -> ToolOutput:

@@ -57,7 +57,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.design_space import CategoryParameter, DesignSpace, NumberParameter
+from tools.design_space import CategoryParameter, DesignSpace, NumberParameter, format_value
 from tools.errors import AugmentationError
 from tools.record import ExperimentRecord, atomic_write_text, record_from_rows, write_record
 
@@ -203,10 +203,6 @@ class AugmentationResult:
 
 
 # -- column plan --------------------------------------------------------------------------------
-def _fmt(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:.10g}"
-
-
 def plan_columns(record: ExperimentRecord) -> ColumnPlan:
     """Decide per column: held, derived, modelled as levels, number or category. AugmentationError when nothing varies."""
     space = record.space
@@ -232,7 +228,7 @@ def plan_columns(record: ExperimentRecord) -> ColumnPlan:
         if dep in used:
             continue
         others = [t for t in c.terms if t != dep]
-        derived[dep] = f"{c.name}: ({_fmt(c.equals)} - {' - '.join(others)}) / {_fmt(c.terms[dep])}, snapped to its step"
+        derived[dep] = f"{c.name}: ({format_value(c.equals)} - {' - '.join(others)}) / {format_value(c.terms[dep])}, snapped to its step"
         used.update(c.terms)
     numbers, levels, cats = [], [], []
     for p in space.parameters:
@@ -263,7 +259,7 @@ def _modelled(plan: ColumnPlan) -> list[str]:
 def _training_frame(ok: pd.DataFrame, plan: ColumnPlan) -> pd.DataFrame:
     frame = ok[_modelled(plan)].reset_index(drop=True).copy()
     for name in plan.modelled_levels:
-        frame[name] = frame[name].map(_fmt).astype(object)
+        frame[name] = frame[name].map(format_value).astype(object)
     for name in plan.modelled_categories:
         frame[name] = frame[name].astype(str).astype(object)
     for name in [*plan.modelled_numbers, plan.target]:
@@ -402,7 +398,7 @@ def _conditions_key(row: Mapping[str, Any], space: DesignSpace) -> tuple[str, ..
     out = []
     for p in space.parameters:
         v = row[p.name]
-        out.append(str(v) if isinstance(p, CategoryParameter) else _fmt(round(float(v), 10)))
+        out.append(str(v) if isinstance(p, CategoryParameter) else format_value(round(float(v), 10)))
     return tuple(out)
 
 
@@ -473,7 +469,7 @@ def describe_pin_rule(rule: PinRule) -> str:
     """A pin rule in words."""
     when, name, value = rule
     cond = " and ".join(f"{k} is {v}" for k, v in when.items())
-    return f"{name} = {_fmt(value)} only when {cond} (as in every run of the record)"
+    return f"{name} = {format_value(value)} only when {cond} (as in every run of the record)"
 
 
 def _target_problem(value: float, space: DesignSpace) -> bool:
@@ -761,7 +757,7 @@ def augment_record(
             f"told apart by its own file, shot 'synthetic-{label}' and ids 'syn-{label}-NNNN'"
         )
     if plan.held:
-        notes.append("held at one value and not modelled: " + ", ".join(f"{k} = {v if isinstance(v, str) else _fmt(v)}" for k, v in plan.held.items()))
+        notes.append("held at one value and not modelled: " + ", ".join(f"{k} = {v if isinstance(v, str) else format_value(v)}" for k, v in plan.held.items()))
     notes.append("synthetic rows are not measurements: keep them out of a training set unless you decide otherwise, and say so when you do")
 
     report = AugmentationReport(

@@ -9,6 +9,7 @@ value when a category takes a value (no coating -> coating temperature 0).
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from importlib import resources
@@ -27,11 +28,15 @@ _FROZEN = ConfigDict(frozen=True, extra="forbid")
 _STEP_RTOL = 1e-6
 
 
-def _fmt(value: float) -> str:
-    """Format a number without float noise (0.30000000000000004 -> 0.3)."""
-    if float(value).is_integer():
-        return str(int(value))
-    return f"{value:.10g}"
+def format_value(value: Any) -> str:
+    """A value as a person writes it: numbers without float noise (755, not 755.0; 0.3, not 0.30000000000000004)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return str(value)
+    number = float(value)
+    if number.is_integer() and abs(number) < 1e15:
+        return str(int(number))
+    return f"{number:.10g}"
+
 
 
 class NumberParameter(BaseModel):
@@ -58,7 +63,7 @@ class NumberParameter(BaseModel):
                 raise ValueError(f"{self.name}: step must be a positive number")
             if self.high > self.low and not self._on_grid(self.high):
                 raise ValueError(
-                    f"{self.name}: high {_fmt(self.high)} is not low {_fmt(self.low)} plus a whole number of steps {_fmt(self.step)}"
+                    f"{self.name}: high {format_value(self.high)} is not low {format_value(self.low)} plus a whole number of steps {format_value(self.step)}"
                 )
         return self
 
@@ -99,23 +104,23 @@ class NumberParameter(BaseModel):
     def problem(self, value: float) -> str | None:
         """Why `value` is not allowed, or None when it is."""
         if not math.isfinite(value):
-            return f"{_fmt(value)} is not a finite number"
+            return f"{format_value(value)} is not a finite number"
         unit = f" {self.unit}" if self.unit else ""
         tol = 1e-9 * max(1.0, abs(self.high), abs(self.low))
         if value < self.low - tol or value > self.high + tol:
             hint = self._unit_hint(value)
             negative = " (a negative amount)" if value < 0 <= self.low else ""
             return (
-                f"{_fmt(value)}{negative} is outside the allowed range "
-                f"{_fmt(self.low)} to {_fmt(self.high)}{unit}{hint}"
+                f"{format_value(value)}{negative} is outside the allowed range "
+                f"{format_value(self.low)} to {format_value(self.high)}{unit}{hint}"
             )
         if not self._on_grid(value):
             assert self.step is not None
             k = math.floor(self.grid_index(value) + 1e-9)
             below, above = self.value_at(k), self.value_at(k + 1)
             return (
-                f"{_fmt(value)} is not on the {_fmt(self.step)}{unit} step "
-                f"(nearest allowed: {_fmt(below)} or {_fmt(above)})"
+                f"{format_value(value)} is not on the {format_value(self.step)}{unit} step "
+                f"(nearest allowed: {format_value(below)} or {format_value(above)})"
             )
         return None
 
@@ -125,7 +130,7 @@ class NumberParameter(BaseModel):
         if "degc" in unit and self.low <= value - 273.15 <= self.high:
             return "; it looks like kelvin: give degC"
         if "fraction" in unit and value > 1 and self.low <= value / 100 <= self.high:
-            return f"; it looks like a percentage: write {_fmt(value / 100)}, not {_fmt(value)}"
+            return f"; it looks like a percentage: write {format_value(value / 100)}, not {format_value(value)}"
         if unit == "h" and self.low <= value / 60 <= self.high:
             return "; it looks like minutes: give hours"
         return ""
@@ -192,11 +197,11 @@ class LinearConstraint(BaseModel):
         lhs = " + ".join(self.terms)
         tol = self.tolerance + 1e-9
         if self.equals is not None and abs(total - self.equals) > tol:
-            return f"{lhs} = {_fmt(round(total, 6))}, must be {_fmt(self.equals)} (within {_fmt(self.tolerance)})"
+            return f"{lhs} = {format_value(round(total, 6))}, must be {format_value(self.equals)} (within {format_value(self.tolerance)})"
         if self.at_least is not None and total < self.at_least - tol:
-            return f"{lhs} = {_fmt(round(total, 6))}, must be at least {_fmt(self.at_least)}"
+            return f"{lhs} = {format_value(round(total, 6))}, must be at least {format_value(self.at_least)}"
         if self.at_most is not None and total > self.at_most + tol:
-            return f"{lhs} = {_fmt(round(total, 6))}, must be at most {_fmt(self.at_most)}"
+            return f"{lhs} = {format_value(round(total, 6))}, must be at most {format_value(self.at_most)}"
         return None
 
 
@@ -329,7 +334,7 @@ class DesignSpace(BaseModel):
                     ok = False
                 if not ok:
                     reason = ", ".join(f"{k} is {v}" for cond in self.conditionals if cond.applies(row) for k, v in cond.when.items())
-                    problems.append((p.name, f"must be {_fmt(pinned[p.name])} when {reason} (got {value})"))
+                    problems.append((p.name, f"must be {format_value(pinned[p.name])} when {reason} (got {value})"))
                 continue
             msg = self.value_problem(p.name, value)
             if msg:
@@ -381,11 +386,11 @@ class DesignSpace(BaseModel):
             target_lo = c.equals if c.equals is not None else c.at_least
             target_hi = c.equals if c.equals is not None else c.at_most
             if (target_lo is not None and hi < target_lo - tol) or (target_hi is not None and lo > target_hi + tol):
-                fixed_part = ", ".join(f"{n}={_fmt(float(self.fixed[n]))}" for n in c.terms if n in self.fixed)
+                fixed_part = ", ".join(f"{n}={format_value(float(self.fixed[n]))}" for n in c.terms if n in self.fixed)
                 raise DesignSpaceError(
                     f"infeasible: with {fixed_part or 'these bounds'}, {' + '.join(c.terms)} can only reach "
-                    f"{_fmt(round(lo, 6))} to {_fmt(round(hi, 6))}, but {c.name} needs "
-                    f"{_fmt(target_lo) if target_lo is not None else '-inf'} to {_fmt(target_hi) if target_hi is not None else 'inf'}"
+                    f"{format_value(round(lo, 6))} to {format_value(round(hi, 6))}, but {c.name} needs "
+                    f"{format_value(target_lo) if target_lo is not None else '-inf'} to {format_value(target_hi) if target_hi is not None else 'inf'}"
                 )
 
     def to_yaml(self) -> str:

@@ -18,7 +18,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from prompts import load_prompt
-from tools.design_space import DesignSpace
+from tools.design_space import DesignSpace, format_value
 from tools.errors import MatassistError
 from tools.record import BOOKKEEPING, ExperimentRecord, columns_for
 
@@ -77,9 +77,7 @@ class PlanResult(BaseModel):
 def _fmt(value: float | str | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
-    if isinstance(value, float):
-        return f"{value:.10g}"
-    return str(value)
+    return format_value(value)
 
 
 def draft_plan(request: PlanInput, space: DesignSpace, record: ExperimentRecord | None = None, today: date | None = None) -> PlanResult:

@@ -12,7 +12,6 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import (
     Column,
     Integer,
@@ -31,7 +30,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from tools.design_space import DesignSpace
 from tools.errors import StoreError
-from tools.record import ExperimentRecord, validate_frame
+from tools.record import ExperimentRecord, record_from_rows
 
 _metadata = MetaData()
 runs = Table(
@@ -125,9 +124,7 @@ class RecordStore:
             payloads = [row[0] for row in conn.execute(select(runs.c.payload).where(runs.c.record == name).order_by(runs.c.seq))]
         if not payloads:
             raise StoreError(f"no record named '{name}' in the store")
-        frame = pd.DataFrame([json.loads(p) for p in payloads])
-        text = frame.astype(object).where(frame.notna(), "").map(lambda v: f"{v:.10g}" if isinstance(v, float) else str(v))
-        return validate_frame(text, space, source=f"store:{name}")
+        return record_from_rows([json.loads(p) for p in payloads], space, source=f"store:{name}")
 
     def dispose(self) -> None:
         """Close pooled connections."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markdown import Markdown
 
-from assistant.commands.common import JsonOpt, emit_json, err, guarded, out, settings
+from assistant.commands.common import JsonOpt, emit_json, err, guarded, out, parse_fixed, settings
 from tools.errors import MatassistError
 
 if TYPE_CHECKING:
@@ -107,22 +107,13 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Propose runs and draft a plan the lab can run: Markdown plan, run list and results template (CSV)."""
-        from assistant.registry import run_tool
+        from assistant.registry import call_tool
 
-        fixed: dict[str, str] = {}
-        for item in fix or []:
-            name, sep, value = item.partition("=")
-            if not sep or not name.strip() or not value.strip():
-                raise MatassistError(f"--fix '{item}': write NAME=VALUE, e.g. --fix ni=0.93")
-            fixed[name.strip()] = value.strip()
+        fixed = parse_fixed(fix)
         assistant = _assistant(data, verbose=not as_json)
-        proposed = run_tool(assistant.ctx, assistant.registry["propose_conditions"], {"fixed": fixed, "n": n})
-        if not proposed.ok:
-            raise MatassistError(proposed.summary.removeprefix("error: "))
-        drafted = run_tool(assistant.ctx, assistant.registry["draft_experiment_plan"],
-                           {"replicates": replicates, "add_control": not no_control, "title": title})
-        if not drafted.ok:
-            raise MatassistError(drafted.summary.removeprefix("error: "))
+        proposed = call_tool(assistant.ctx, assistant.registry["propose_conditions"], {"fixed": fixed, "n": n})
+        drafted = call_tool(assistant.ctx, assistant.registry["draft_experiment_plan"],
+                            {"replicates": replicates, "add_control": not no_control, "title": title})
         if as_json:
             emit_json({"plan": drafted.data, "files": drafted.files, "proposals": proposed.data})
             return

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from rich.console import Console
 
 from assistant.settings import Settings, get_settings
-from tools.design_space import DesignSpace, load_design_space
+from tools.design_space import DesignSpace, format_value, load_design_space
 from tools.errors import MatassistError
 from tools.record import ExperimentRecord, read_record
 
@@ -80,6 +80,20 @@ def emit_json(payload: Any) -> None:
     typer.echo(text)
 
 
+def parse_fixed(items: list[str] | None) -> dict[str, str]:
+    """`["ni=0.94", "atmosphere=air"]` -> {"ni": "0.94", "atmosphere": "air"}; MatassistError on bad syntax."""
+    fixed: dict[str, str] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not value:
+            raise MatassistError(f"--fix '{item}': write NAME=VALUE, e.g. --fix ni=0.94")
+        if name in fixed and fixed[name] != value:
+            raise MatassistError(f"--fix {name} given twice with different values ({fixed[name]} and {value})")
+        fixed[name] = value
+    return fixed
+
+
 def settings() -> Settings:
     """Current settings."""
     return get_settings()
@@ -116,7 +130,7 @@ def proposals_table(data: dict[str, Any]) -> Any:
     for name in names:
         values = [p["params"][name] for p in proposals]
         if len({str(v) for v in values}) > 1:
-            table.add_row(name, *[f"{v:.10g}" if isinstance(v, float) else str(v) for v in values])
+            table.add_row(name, *[format_value(v) for v in values])
     same = [f"{n} = {proposals[0]['params'][n]}" for n in names if len({str(p['params'][n]) for p in proposals}) == 1]
     if same:
         table.caption = "same in every proposal: " + ", ".join(same)

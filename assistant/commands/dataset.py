@@ -20,7 +20,7 @@ from assistant.commands.common import (
     resolve_space,
     settings,
 )
-from tools.design_space import CategoryParameter, load_design_space
+from tools.design_space import CategoryParameter, format_value, load_design_space
 from tools.errors import DataFileError, MatassistError
 from tools.profile import DatasetProfile, profile_record
 from tools.record import atomic_write_text, infer_design_space, read_csv_text, write_record
@@ -70,13 +70,6 @@ def dataset_demo(
         out.print(f"[yellow]{DEMO_NOTE}[/]")
 
 
-def fmt_value(value: object) -> str:
-    """A value as a person writes it: 755 not 755.0, 0.002 not 0.0020000001."""
-    if isinstance(value, float):
-        return f"{value:.10g}"
-    return str(value)
-
-
 def print_profile(profile: DatasetProfile, plots: list[Path]) -> None:
     """Human-readable profile: headline numbers, findings, per-parameter table."""
     out.print(f"[bold]{profile.rows} runs[/] in design space '{profile.design_space}', target {profile.target}")
@@ -100,7 +93,7 @@ def print_profile(profile: DatasetProfile, plots: list[Path]) -> None:
             p.shape,
             str(p.n),
             str(p.n_unique),
-            fmt_value(p.top_value),
+            format_value(p.top_value),
             f"{p.top_share:.0%}",
             "" if p.mean is None else f"{p.mean:.4g}",
             "" if p.std is None else f"{p.std:.3g}",

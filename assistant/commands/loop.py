@@ -19,8 +19,10 @@ from assistant.commands.common import (
     guarded,
     load_record,
     out,
+    parse_fixed,
     settings,
 )
+from tools.design_space import format_value
 from tools.errors import MatassistError
 from tools.record import ExperimentRecord
 
@@ -31,29 +33,9 @@ FixOpt = Annotated[
 DataOpt = Annotated[Path, typer.Option("--data", help="experiment record CSV")]
 
 
-def parse_fixed(items: list[str] | None) -> dict[str, str]:
-    """`["ni=0.94", "atmosphere=air"]` -> {"ni": "0.94", "atmosphere": "air"}; MatassistError on bad syntax."""
-    fixed: dict[str, str] = {}
-    for item in items or []:
-        name, sep, value = item.partition("=")
-        name, value = name.strip(), value.strip()
-        if not sep or not name or not value:
-            raise MatassistError(f"--fix '{item}': write NAME=VALUE, e.g. --fix ni=0.94")
-        if name in fixed and fixed[name] != value:
-            raise MatassistError(f"--fix {name} given twice with different values ({fixed[name]} and {value})")
-        fixed[name] = value
-    return fixed
-
-
 def model_folder(record: ExperimentRecord) -> Path:
     """Where the model fitted on this record lives (shared with `train` and the assistant)."""
     return paths.model_folder(settings(), record)
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.10g}"
-    return str(value)
 
 
 def _changes(params: dict[str, Any], base: dict[str, Any]) -> str:
@@ -65,7 +47,7 @@ def _changes(params: dict[str, Any], base: dict[str, Any]) -> str:
         else:
             same = value == old
         if not same:
-            parts.append(f"{name} {_fmt(old)}->{_fmt(value)}")
+            parts.append(f"{name} {format_value(old)}->{format_value(value)}")
     return ", ".join(parts) or "(none)"
 
 
@@ -131,7 +113,7 @@ def propose_cmd(
         )
         return
     by_id = {str(r["experiment_id"]): r for r in record.frame[[*record.space.names, "experiment_id"]].to_dict("records")}
-    fixed_txt = ", ".join(f"{k}={_fmt(v)}" for k, v in result.fixed.items()) or "nothing"
+    fixed_txt = ", ".join(f"{k}={format_value(v)}" for k, v in result.fixed.items()) or "nothing"
     out.print(f"[bold]{n} proposals[/] for {data} (fixed: {fixed_txt}); model {'reused' if reused else 'trained'} in {folder}")
     if not meta.has_failure_model:
         out.print(f"[yellow]{meta.failure_model_note}[/]")
