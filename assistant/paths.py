@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assistant.settings import Settings
-from tools.record import ExperimentRecord
+
+if TYPE_CHECKING:
+    from tools.record import ExperimentRecord
 
 
 def model_folder(settings: Settings, record: ExperimentRecord) -> Path:

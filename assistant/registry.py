@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -22,7 +22,9 @@ from assistant.paths import model_folder
 from assistant.settings import Settings
 from tools.design_space import DesignSpace, format_value, load_design_space
 from tools.errors import MatassistError
-from tools.record import ExperimentRecord, read_record
+
+if TYPE_CHECKING:  # pandas loads with the first tool that reads a record
+    from tools.record import ExperimentRecord
 
 DEMO_RECORD = Path(__file__).resolve().parents[1] / "knowledge" / "demo" / "ncm_demo.csv"
 
@@ -68,6 +70,8 @@ class ToolContext:
 
     def record(self) -> ExperimentRecord:
         """Load and validate the active record (cached while the file is unchanged)."""
+        from tools.record import read_record
+
         path = self.active_record_path
         try:
             stat = path.stat()
@@ -277,7 +281,7 @@ class RecordResultsInput(BaseModel):
 
 def _record(ctx: ToolContext, args: RecordResultsInput) -> ToolOutput:
     from tools.campaign import shot_errors
-    from tools.record import append_records, write_record
+    from tools.record import append_records, read_record, write_record
 
     if ctx.using_demo:
         raise MatassistError("no experiment record is active: attach your record CSV first (the demo record is read-only)")

@@ -21,3 +21,15 @@ def test_cli_import_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_cli_help_does_not_load_pandas_or_sqlalchemy():
+    """`matassist --help` and every command's --help stay quick: pandas and SQLAlchemy load on use."""
+    code = (
+        "import sys, json\n"
+        "import assistant.cli\n"
+        "print(json.dumps([m for m in ('pandas', 'sqlalchemy', 'sklearn', 'scipy', 'matplotlib') if m in sys.modules]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -22,9 +22,9 @@ from assistant.commands.common import (
 )
 from tools.design_space import CategoryParameter, format_value, load_design_space
 from tools.errors import DataFileError, MatassistError
-from tools.profile import DatasetProfile, profile_record
-from tools.record import atomic_write_text, infer_design_space, read_csv_text, write_record
-from tools.store import RecordStore
+
+if TYPE_CHECKING:  # pandas and SQLAlchemy load inside the commands that use them: --help stays quick
+    from tools.profile import DatasetProfile
 
 dataset_app = typer.Typer(help="Experiment records: demo data, validation, bias profile, the store.", no_args_is_help=True)
 space_app = typer.Typer(help="Design spaces: show the built-in one, infer one from a CSV.", no_args_is_help=True)
@@ -37,6 +37,7 @@ DEMO_NOTE = (
 
 def write_demo(out_path: Path, seed: int) -> dict[str, object]:
     """Write the virtual lab's demo record and its metadata sidecar; returns the metadata."""
+    from tools.record import atomic_write_text, write_record
     from tools.virtual_lab import VirtualLab
 
     if not out_path.parent.exists():
@@ -115,6 +116,8 @@ def dataset_profile(
     as_json: JsonOpt = False,
 ) -> None:
     """Bias report: distributions, one-valued and clustered parameters, Ni levels, failures; PNG histograms."""
+    from tools.profile import profile_record
+
     record = load_record(file, space, target)
     profile = profile_record(record)
     plots: list[Path] = []
@@ -162,6 +165,8 @@ def dataset_import(
     as_json: JsonOpt = False,
 ) -> None:
     """Append a validated record to the durable store (one transaction: all rows or none)."""
+    from tools.store import RecordStore
+
     record = load_record(file, space, target)
     cfg = settings()
     cfg.ensure_data_dir()
@@ -183,6 +188,9 @@ def dataset_export(
     space: SpaceOpt = None,
 ) -> None:
     """Write a stored record back to CSV (atomically)."""
+    from tools.record import write_record
+    from tools.store import RecordStore
+
     cfg = settings()
     store = RecordStore(cfg.store_url)
     design = resolve_space(space, None)
@@ -196,6 +204,8 @@ def dataset_export(
 @guarded
 def dataset_list(as_json: JsonOpt = False) -> None:
     """List the records in the store."""
+    from tools.store import RecordStore
+
     cfg = settings()
     store = RecordStore(cfg.store_url)
     names = store.names()
@@ -247,6 +257,8 @@ def space_infer(
     as_json: JsonOpt = False,
 ) -> None:
     """Infer a design space from a CSV: numbers get observed bounds and step, text gets categories."""
+    from tools.record import atomic_write_text, infer_design_space, read_csv_text
+
     design = infer_design_space(read_csv_text(file), target, name=file.stem)
     if out_path is not None:
         atomic_write_text(out_path, design.to_yaml())

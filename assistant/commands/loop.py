@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -24,7 +24,9 @@ from assistant.commands.common import (
 )
 from tools.design_space import format_value
 from tools.errors import MatassistError
-from tools.record import ExperimentRecord
+
+if TYPE_CHECKING:
+    from tools.record import ExperimentRecord
 
 FixOpt = Annotated[
     list[str] | None,
