@@ -188,3 +188,12 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["r.csv"]
     with pytest.raises(DataFileError, match="does not exist"):
         atomic_write_text(tmp_path / "missing" / "x.csv", "x")
+
+
+def test_validation_error_is_one_line_for_one_problem_and_a_list_for_several():
+    from tools.errors import RecordIssue
+
+    one = RecordValidationError([RecordIssue(3, "ni", "composition: ni + co + mn = 1.05, must be 1")], source="d.csv")
+    assert str(one) == "d.csv: row 4 (line 5), column 'ni': composition: ni + co + mn = 1.05, must be 1"
+    many = RecordValidationError([RecordIssue(None, None, "a"), RecordIssue(0, "co", "b")], source="d.csv")
+    assert str(many).splitlines() == ["d.csv: 2 problems in the experiment record", "  - a", "  - row 1 (line 2), column 'co': b"]

@@ -387,10 +387,13 @@ class DesignSpace(BaseModel):
             target_hi = c.equals if c.equals is not None else c.at_most
             if (target_lo is not None and hi < target_lo - tol) or (target_hi is not None and lo > target_hi + tol):
                 fixed_part = ", ".join(f"{n}={format_value(float(self.fixed[n]))}" for n in c.terms if n in self.fixed)
+                if c.equals is not None:
+                    needs = f"must be {format_value(c.equals)} (within {format_value(c.tolerance)})"
+                else:
+                    needs = f"needs {format_value(target_lo) if target_lo is not None else '-inf'} to {format_value(target_hi) if target_hi is not None else 'inf'}"
                 raise DesignSpaceError(
                     f"infeasible: with {fixed_part or 'these bounds'}, {' + '.join(c.terms)} can only reach "
-                    f"{format_value(round(lo, 6))} to {format_value(round(hi, 6))}, but {c.name} needs "
-                    f"{format_value(target_lo) if target_lo is not None else '-inf'} to {format_value(target_hi) if target_hi is not None else 'inf'}"
+                    f"{format_value(round(lo, 6))} to {format_value(round(hi, 6))}, but {c.name} {needs}"
                 )
 
     def to_yaml(self) -> str:

@@ -61,7 +61,10 @@ class RecordValidationError(MatassistError):
         self.source = source
         head = f"{source}: " if source else ""
         count = len(self.issues)
-        lines = [f"{head}{count} problem{'s' if count != 1 else ''} in the experiment record"]
+        if count == 1:  # one problem, one line
+            super().__init__(f"{head}{self.issues[0]}")
+            return
+        lines = [f"{head}{count} problems in the experiment record"]
         lines += [f"  - {issue}" for issue in self.issues[:limit]]
         if count > limit:
             lines.append(f"  ... and {count - limit} more")
