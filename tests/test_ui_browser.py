@@ -42,3 +42,4 @@ def test_chat_in_a_real_browser(browser, shared_data_dir, tmp_path):
         assert not browser.evaluate(HAS_EXCEPTION), "the page shows an exception"
         text = browser.evaluate("document.body.innerText")
         assert "5 proposals with ni = 0.94" in text
+        assert "Deploy" not in text, "lab users get no developer toolbar"

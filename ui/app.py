@@ -24,6 +24,12 @@ from tools.errors import MatassistError
 from tools.record import atomic_write_bytes, read_record
 
 st.set_page_config(page_title="matassist", page_icon=":material/battery_charging_full:", layout="wide")
+# wide tables in an answer (ten proposals x eighteen parameters) scroll inside the message instead of running off the page
+st.markdown(
+    "<style>[data-testid='stChatMessage'] [data-testid='stMarkdownContainer'] table "
+    "{display: block; overflow-x: auto; max-width: 100%;}</style>",
+    unsafe_allow_html=True,
+)
 
 EXAMPLES = (
     "propose next 94% Ni conditions",

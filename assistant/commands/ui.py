@@ -12,11 +12,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def streamlit_command(extra: list[str]) -> list[str]:
-    """The command line that serves the app headless, with usage statistics off (ui/launch.py warms imports first)."""
+    """The command line that serves the app headless, with usage statistics off and no developer
+    toolbar (no "Deploy" button for lab users); ui/launch.py warms imports first."""
     return [
         sys.executable, "-m", "ui.launch",
         "--browser.gatherUsageStats", "false",
         "--server.headless", "true",
+        "--client.toolbarMode", "minimal",
         *extra,
     ]
 
