@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.registry import ToolContext, ToolOutput, ToolSpec
+
+if TYPE_CHECKING:
+    from tools.cif_validation import PhysicalCheckResult
 
 
 class ValidateCifInput(BaseModel):
@@ -18,17 +23,23 @@ class ValidateCifInput(BaseModel):
         default="auto",
         description="structure-family rules: 'auto' (pick by composition and structure), 'none', or a family such as layered_limo2, spinel_limn2o4, olivine_lifepo4, nasicon_nazr2p3o12, garnet_llzo, perovskite_llto",
     )
+    physical: bool = Field(
+        default=True,
+        description="also run the physical check with the CHGNet universal potential (energy, forces, pressure, a short "
+        "relaxation; seconds, plus a one-off model load); false for the geometric checks only",
+    )
 
 
 def _validate(ctx: ToolContext, args: ValidateCifInput) -> ToolOutput:
     from tools.cif_validation import CifValidationInput, validate_cif
 
-    result = validate_cif(CifValidationInput(cif=args.cif_text, source=args.file_name, rules=args.rules, fast=True))
+    result = validate_cif(CifValidationInput(cif=args.cif_text, source=args.file_name, rules=args.rules, fast=not args.physical))
     verdict = "sound: no errors" if result.valid else "NOT sound"
     sg = result.spacegroup
     lines = [
         f"{args.file_name or 'The pasted CIF'}: {verdict}. Formula {result.formula or 'unknown'}; space group declared "
         f"{sg.declared or 'none'}, detected {sg.detected or 'none'}.",
+        _physical_line(result.physical),
         "",
         "| severity | code | message |",
         "|---|---|---|",
@@ -39,6 +50,18 @@ def _validate(ctx: ToolContext, args: ValidateCifInput) -> ToolOutput:
     if result.repair_prompt and not result.valid:
         lines += ["", "Repair prompt for the generator:", "", "```", result.repair_prompt.strip(), "```"]
     return ToolOutput(summary="\n".join(lines), data=result.summary(), sources=[args.file_name or "pasted CIF"])
+
+
+def _physical_line(phys: PhysicalCheckResult) -> str:
+    """One sentence on the physical check: its numbers when it ran, otherwise why not."""
+    if phys.status in ("ok", "flagged") and phys.energy_per_atom is not None and phys.max_force is not None:
+        hull = f", about {phys.energy_above_hull:.3f} eV/atom above the hull" if phys.energy_above_hull is not None else ""
+        return (
+            f"Physical check ({phys.method}): {phys.status}; {phys.energy_per_atom:.3f} eV/atom as written, largest force "
+            f"{phys.max_force:.3g} eV/A, pressure {phys.pressure_gpa or 0:+.3g} GPa, atoms moved up to "
+            f"{phys.max_displacement or 0:.3f} A in a {phys.relax_steps}-step relaxation{hull}."
+        )
+    return f"Physical check: {phys.status} ({phys.reason or 'no reason given'})."
 
 
 TOOL_SPECS = [

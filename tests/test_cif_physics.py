@@ -240,3 +240,21 @@ def test_cli_runs_the_physical_check_unless_fast(potential: Any) -> None:
     assert json.loads(fast.stdout)["physical"]["status"] == "not_run"
     human = runner.invoke(app, ["validate-cif", str(DATA / "licoo2_r3m.cif")])
     assert human.exit_code == 0 and "physical check (CHGNet" in human.stdout
+
+
+def test_assistant_tool_runs_the_physical_check_unless_told_not_to(potential: Any, tmp_path: Path) -> None:
+    """A CIF pasted in the chat gets the same physical check as `matassist validate-cif`; physical=false skips it."""
+    from assistant.registry import ToolContext, build_registry, run_tool
+    from assistant.settings import Settings
+
+    spec = build_registry()["validate_cif"]
+    ctx = ToolContext(settings=Settings(data_dir=tmp_path))
+    full = run_tool(ctx, spec, {"cif_text": licoo2_text(), "file_name": "licoo2.cif"})
+    assert full.ok, full.summary
+    assert "Physical check (CHGNet" in full.summary and "eV/atom as written" in full.summary
+    assert full.data["physical"]["status"] == "ok"
+    squeezed = run_tool(ctx, spec, {"cif_text": scaled_licoo2(0.8), "file_name": "compressed.cif"})
+    assert "Physical check (CHGNet" in squeezed.summary and ": flagged;" in squeezed.summary
+    geometric = run_tool(ctx, spec, {"cif_text": licoo2_text(), "physical": False})
+    assert geometric.data["physical"]["status"] == "not_run"
+    assert "Physical check: not_run" in geometric.summary
