@@ -54,13 +54,9 @@ def _validate(ctx: ToolContext, args: ValidateCifInput) -> ToolOutput:
 
 def _physical_line(phys: PhysicalCheckResult) -> str:
     """One sentence on the physical check: its numbers when it ran, otherwise why not."""
-    if phys.status in ("ok", "flagged") and phys.energy_per_atom is not None and phys.max_force is not None:
-        hull = f", about {phys.energy_above_hull:.3f} eV/atom above the hull" if phys.energy_above_hull is not None else ""
-        return (
-            f"Physical check ({phys.method}): {phys.status}; {phys.energy_per_atom:.3f} eV/atom as written, largest force "
-            f"{phys.max_force:.3g} eV/A, pressure {phys.pressure_gpa or 0:+.3g} GPa, atoms moved up to "
-            f"{phys.max_displacement or 0:.3f} A in a {phys.relax_steps}-step relaxation{hull}."
-        )
+    numbers = phys.numbers_text()
+    if numbers is not None:
+        return f"Physical check ({phys.method}): {phys.status}; {numbers}."
     return f"Physical check: {phys.status} ({phys.reason or 'no reason given'})."
 
 

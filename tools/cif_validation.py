@@ -233,6 +233,17 @@ class PhysicalCheckResult(BaseModel):
     isolated_atoms: int = Field(default=0, description="atoms with no neighbour within 6 angstrom")
     seconds: float | None = Field(default=None, description="wall time spent on this structure (batch time shared), s")
 
+    def numbers_text(self) -> str | None:
+        """The check's headline numbers in one phrase, or None when it produced none (not run, failed)."""
+        if self.status not in ("ok", "flagged") or self.energy_per_atom is None or self.max_force is None:
+            return None
+        hull = f", about {self.energy_above_hull:.3f} eV/atom above the hull" if self.energy_above_hull is not None else ""
+        return (
+            f"{self.energy_per_atom:.3f} eV/atom as written, largest force {self.max_force:.3g} eV/A, pressure "
+            f"{self.pressure_gpa or 0:+.3g} GPa, atoms moved up to {self.max_displacement or 0:.3f} A in a "
+            f"{self.relax_steps}-step relaxation{hull}"
+        )
+
 
 class CifValidationInput(BaseModel):
     """What to validate and how."""

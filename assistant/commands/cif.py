@@ -65,11 +65,9 @@ def _print_result(result: object, show_prompt: bool) -> None:
                           "" if s.mean_bond_length is None else f"{s.mean_bond_length:.3f}", s.role or "")
         out.print(sites)
     phys = result.physical
-    if phys.status in ("ok", "flagged") and phys.energy_per_atom is not None and phys.max_force is not None:
-        out.print(f"physical check ({phys.method}): [bold]{phys.status}[/]  E {phys.energy_per_atom:.3f} eV/atom, "
-                  f"max force {phys.max_force:.3g} eV/A, pressure {phys.pressure_gpa or 0:+.3g} GPa, "
-                  f"max displacement {phys.max_displacement or 0:.3f} A in {phys.relax_steps} steps"
-                  + (f", E above hull {phys.energy_above_hull:.3f} eV/atom" if phys.energy_above_hull is not None else ""))
+    numbers = phys.numbers_text()
+    if numbers is not None:
+        out.print(f"physical check ({phys.method}): [bold]{phys.status}[/]  {numbers}")
     if result.repair_prompt:
         if show_prompt:
             out.print("[bold]Repair prompt[/]")
