@@ -22,18 +22,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prompts import load_prompt
-from tools.cif_validation import (
+from tools.domain.errors import MatassistError
+from tools.domain.record import atomic_write_text
+from tools.structures.validation import (
     DEFAULT_RELAX_STEPS,
     CifValidationInput,
     CifValidationResult,
     ReferenceEntry,
     validate_cif,
 )
-from tools.errors import MatassistError
-from tools.record import atomic_write_text
 
 if TYPE_CHECKING:
-    from tools.cif_rules import FamilyRules
+    from tools.structures.rules import FamilyRules
 
 GENERATE_VARIABLES = frozenset({"formula", "family", "facts"})
 MAX_ROUNDS = 20
@@ -139,8 +139,8 @@ def parse_formula(formula: str) -> dict[str, float]:
 
 def family_for(formula: str, rules: str = "auto") -> FamilyRules | None:
     """The structure family to use: the named one (CifError if unknown), else the built-in one the formula fits."""
-    from tools.cif_rules import select_family
-    from tools.cif_validation import resolve_family
+    from tools.structures.rules import select_family
+    from tools.structures.validation import resolve_family
 
     explicit = resolve_family(rules)
     if explicit is not None or rules.strip().lower() == "none":
@@ -318,8 +318,8 @@ def prototype_cif(formula: str, rules: str = "auto") -> tuple[str, FamilyRules, 
     from pymatgen.core import Composition
     from pymatgen.io.cif import CifWriter
 
-    from tools.cif_validation import formula_per_unit as formula_text
-    from tools.cif_validation import prototype_structure
+    from tools.structures.validation import formula_per_unit as formula_text
+    from tools.structures.validation import prototype_structure
 
     amounts = parse_formula(formula)
     family = family_for(formula, rules)

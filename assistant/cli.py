@@ -49,9 +49,9 @@ def demo(
 ) -> None:
     """The main job on embedded defaults: simulate the record, profile its biases, fit the model, propose and plan."""
     from assistant.registry import ToolContext, build_registry, call_tool
-    from tools.plots import plot_profile
-    from tools.profile import profile_record
-    from tools.record import read_record
+    from tools.data.profile import profile_record
+    from tools.domain.record import read_record
+    from tools.plotting import plot_profile
 
     cfg = settings()
     folder = out_dir or cfg.ensure_data_dir() / "demo"

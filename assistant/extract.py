@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tools.design_space import CategoryParameter, DesignSpace, NumberParameter
+from tools.domain.design_space import CategoryParameter, DesignSpace, NumberParameter
 
 _NUM = r"(\d+(?:\.\d+)?|\.\d+)"
 

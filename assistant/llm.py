@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from assistant.settings import Settings
-from tools.errors import MatassistError
+from tools.domain.errors import MatassistError
 
 
 class BackendError(MatassistError):

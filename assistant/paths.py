@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from assistant.settings import Settings
 
 if TYPE_CHECKING:
-    from tools.record import ExperimentRecord
+    from tools.domain.record import ExperimentRecord
 
 
 def model_folder(settings: Settings, record: ExperimentRecord) -> Path:

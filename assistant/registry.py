@@ -20,11 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.paths import model_folder
 from assistant.settings import Settings
-from tools.design_space import DesignSpace, format_value, load_design_space
-from tools.errors import MatassistError
+from tools.domain.design_space import DesignSpace, format_value, load_design_space
+from tools.domain.errors import MatassistError
 
 if TYPE_CHECKING:  # pandas loads with the first tool that reads a record
-    from tools.record import ExperimentRecord
+    from tools.domain.record import ExperimentRecord
 
 DEMO_RECORD = Path(__file__).resolve().parents[1] / "knowledge" / "demo" / "ncm_demo.csv"
 
@@ -70,7 +70,7 @@ class ToolContext:
 
     def record(self) -> ExperimentRecord:
         """Load and validate the active record (cached while the file is unchanged)."""
-        from tools.record import read_record
+        from tools.domain.record import read_record
 
         path = self.active_record_path
         try:
@@ -127,7 +127,7 @@ class ProposeConditionsInput(BaseModel):
 
 def model_for(ctx: ToolContext, record: ExperimentRecord) -> Any:
     """The capacity model of the active record, fitted once and reused while the record is unchanged."""
-    from tools.capacity_model import load_or_fit
+    from tools.modelling.capacity_model import load_or_fit
 
     folder = model_folder(ctx.settings, record)
     ctx.note("loading or fitting the capacity model")
@@ -137,7 +137,7 @@ def model_for(ctx: ToolContext, record: ExperimentRecord) -> Any:
 
 
 def _propose(ctx: ToolContext, args: ProposeConditionsInput) -> ToolOutput:
-    from tools.proposer import propose
+    from tools.proposer.swarm import propose
 
     record = ctx.record()
     record.space.with_fixed(args.fixed)  # a bad request fails here, before any model is fitted
@@ -254,7 +254,7 @@ def _train(ctx: ToolContext, args: TrainModelInput) -> ToolOutput:
         lines.append("Cross-validated accuracy: " + ", ".join(f"{k} = {format_value(v)}" for k, v in metrics.items() if v is not None) + ".")
     data: dict[str, Any] = {"metadata": meta}
     if args.compare_models:
-        from tools.capacity_model import compare_models
+        from tools.modelling.capacity_model import compare_models
 
         ctx.note("comparing DT, RF, GBM and MLP by 5-fold random search")
         report = compare_models(record)
@@ -280,8 +280,8 @@ class RecordResultsInput(BaseModel):
 
 
 def _record(ctx: ToolContext, args: RecordResultsInput) -> ToolOutput:
-    from tools.campaign import shot_errors
-    from tools.record import append_records, read_record, write_record
+    from tools.campaign.simulation import shot_errors
+    from tools.domain.record import append_records, read_record, write_record
 
     if ctx.using_demo:
         raise MatassistError("no experiment record is active: attach your record CSV first (the demo record is read-only)")
@@ -307,8 +307,8 @@ class ProfileDatasetInput(BaseModel):
 
 
 def _profile(ctx: ToolContext, args: ProfileDatasetInput) -> ToolOutput:
-    from tools.plots import plot_profile
-    from tools.profile import profile_record
+    from tools.data.profile import profile_record
+    from tools.plotting import plot_profile
 
     record = ctx.record()
     profile = profile_record(record)
@@ -344,9 +344,9 @@ class DraftExperimentPlanInput(BaseModel):
 
 
 def _plan(ctx: ToolContext, args: DraftExperimentPlanInput) -> ToolOutput:
-    from tools.campaign import next_shot_label
-    from tools.experiment_plan import PlanInput, PlannedRun, draft_plan
-    from tools.record import atomic_write_text
+    from tools.campaign.simulation import next_shot_label
+    from tools.domain.record import atomic_write_text
+    from tools.planning.plan import PlanInput, PlannedRun, draft_plan
 
     record = ctx.record()
     fixed: dict[str, Any] = {}

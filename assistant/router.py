@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.extract import Extraction, extract
-from tools.design_space import DesignSpace
+from tools.domain.design_space import DesignSpace
 
 # Intents in priority order: the first that matches wins (a plan request implies proposals).
 INTENT_PATTERNS: list[tuple[str, str]] = [

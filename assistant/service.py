@@ -20,7 +20,7 @@ from assistant.registry import ToolContext, ToolOutput, build_registry, run_tool
 from assistant.router import CAPABILITIES, RouterMemory, is_greeting, route
 from assistant.settings import Settings
 from prompts import load_prompt
-from tools.errors import MatassistError
+from tools.domain.errors import MatassistError
 
 
 class ToolCallRecord(BaseModel):

@@ -66,7 +66,7 @@ def summary_markdown(report: Any, csv_path: str, report_path: str) -> str:
 
 
 def _augment(ctx: ToolContext, args: AugmentDatasetInput) -> ToolOutput:
-    from tools.augmentation import (
+    from tools.augmentation.augment import (
         AugmentationInput,
         augment_record,
         check_augmentable,

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from assistant.registry import ToolContext, ToolOutput, ToolSpec
 
 if TYPE_CHECKING:
-    from tools.cif_validation import PhysicalCheckResult
+    from tools.structures.validation import PhysicalCheckResult
 
 
 class ValidateCifInput(BaseModel):
@@ -31,7 +31,7 @@ class ValidateCifInput(BaseModel):
 
 
 def _validate(ctx: ToolContext, args: ValidateCifInput) -> ToolOutput:
-    from tools.cif_validation import CifValidationInput, validate_cif
+    from tools.structures.validation import CifValidationInput, validate_cif
 
     result = validate_cif(CifValidationInput(cif=args.cif_text, source=args.file_name, rules=args.rules, fast=not args.physical))
     verdict = "sound: no errors" if result.valid else "NOT sound"

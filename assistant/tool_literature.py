@@ -18,7 +18,7 @@ _LOCK = threading.Lock()
 
 def literature_store(settings: Settings) -> Any:
     """The process-wide store of the data directory (the embedding model loads once, lazily)."""
-    from tools.literature import LiteratureStore
+    from tools.literature.store import LiteratureStore
 
     folder = settings.ensure_data_dir() / "literature"
     key = settings.chroma_url or str(folder)
@@ -49,7 +49,7 @@ class SearchLiteratureInput(BaseModel):
 
 
 def _search(ctx: ToolContext, args: SearchLiteratureInput) -> ToolOutput:
-    from tools.literature import fence_passages, render_offline_answer
+    from tools.literature.store import fence_passages, render_offline_answer
 
     store = literature_store(ctx.settings)
     notes = []

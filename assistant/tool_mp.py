@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from assistant.mp_key import resolve_mp_api_key
 from assistant.registry import ToolContext, ToolOutput, ToolSpec
 from assistant.settings import Settings
-from tools.errors import MatassistError
-from tools.materials_project import (
+from tools.domain.errors import MatassistError
+from tools.materials_project.client import (
     DEFAULT_ENDPOINT,
     MaterialsProjectClient,
     MPQuery,

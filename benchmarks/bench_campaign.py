@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument("--strategies", default="ours,random,expert")
     args = parser.parse_args()
 
-    from tools.campaign import run_campaign
+    from tools.campaign.simulation import run_campaign
 
     result = run_campaign(
         shots=args.shots,

@@ -39,8 +39,8 @@ def make_cifs(folder: Path, count: int = 100, seed: int = 11) -> list[Path]:
     """Write `count` small CIFs to `folder`; returns their paths."""
     from pymatgen.io.cif import CifWriter
 
-    from tools.cif_rules import load_family
-    from tools.cif_validation import prototype_structure
+    from tools.structures.rules import load_family
+    from tools.structures.validation import prototype_structure
 
     rng = random.Random(seed)
     bases = []
@@ -74,7 +74,7 @@ def make_cifs(folder: Path, count: int = 100, seed: int = 11) -> list[Path]:
 
 
 def validate_all(paths: list[Path], fast: bool, relax_steps: int) -> list[Any]:
-    from tools.cif_validation import CifValidationInput, decode_cif_bytes, validate_cifs
+    from tools.structures.validation import CifValidationInput, decode_cif_bytes, validate_cifs
 
     return validate_cifs([CifValidationInput(cif=decode_cif_bytes(p.read_bytes()), source=p.name, fast=fast,
                                              relax_steps=relax_steps) for p in paths])
@@ -131,14 +131,14 @@ def main() -> None:
     parser.add_argument("--fast-only", action="store_true")
     args = parser.parse_args()
     t0 = time.perf_counter()
-    import tools.cif_validation  # noqa: F401 - import cost is part of the setup figure
-    from tools.cif_validation import CifValidationInput
+    import tools.structures.validation  # noqa: F401 - import cost is part of the setup figure
+    from tools.structures.validation import CifValidationInput
 
     relax_steps = args.relax_steps if args.relax_steps is not None else CifValidationInput(cif="").relax_steps
     with tempfile.TemporaryDirectory() as tmp:
         paths = make_cifs(Path(tmp))
         sizes = []
-        from tools.cif_validation import read_structure
+        from tools.structures.validation import read_structure
 
         for p in paths:
             with warnings.catch_warnings():

@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.literature_pdf import paper_pages, write_pdf  # noqa: E402
-from tools.embeddings import MiniLMEmbedder  # noqa: E402
-from tools.literature import Chunk, LiteratureStore, iter_eval_hits  # noqa: E402
+from tools.literature.embeddings import MiniLMEmbedder  # noqa: E402
+from tools.literature.store import Chunk, LiteratureStore, iter_eval_hits  # noqa: E402
 
 EVAL = ROOT / "tests" / "data" / "literature_eval.yaml"
 

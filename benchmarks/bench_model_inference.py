@@ -46,9 +46,9 @@ def main() -> None:
                         help="small calls actually timed for LightGBM (then scaled to --calls; it is slow)")
     args = parser.parse_args()
 
-    from tools.capacity_model import CapacityModel, fit_capacity_model
-    from tools.tree_compile import predict_mean_std
-    from tools.virtual_lab import VirtualLab
+    from tools.campaign.virtual_lab import VirtualLab
+    from tools.modelling.capacity_model import CapacityModel, fit_capacity_model
+    from tools.modelling.tree_compile import predict_mean_std
 
     load_before = os.getloadavg()
     record = VirtualLab(seed=7).demo_record()

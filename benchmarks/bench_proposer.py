@@ -45,9 +45,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from tools.capacity_model import fit_capacity_model
-    from tools.proposer import Encoding, Relaxation, propose
-    from tools.virtual_lab import VirtualLab
+    from tools.campaign.virtual_lab import VirtualLab
+    from tools.modelling.capacity_model import fit_capacity_model
+    from tools.proposer.swarm import Encoding, Relaxation, propose
 
     record = VirtualLab(seed=7).demo_record()
     t0 = time.perf_counter()

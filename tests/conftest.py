@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tools.design_space import DesignSpace, load_design_space
-from tools.record import ExperimentRecord, write_record
-from tools.virtual_lab import VirtualLab
+from tools.campaign.virtual_lab import VirtualLab
+from tools.domain.design_space import DesignSpace, load_design_space
+from tools.domain.record import ExperimentRecord, write_record
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 

@@ -1,4 +1,4 @@
-"""A tiny stand-in for tools.capacity_model.CapacityModel: closed-form mean, spread and failure risk.
+"""A tiny stand-in for tools.modelling.capacity_model.CapacityModel: closed-form mean, spread and failure risk.
 
 It has the same methods the proposer and the CLI use, so tests run in milliseconds and can
 put the optimum, the uncertainty and the failure region exactly where a test needs them.
@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tools.capacity_model import FeatureEncoder
-from tools.design_space import DesignSpace, design_space_from_dict
-from tools.record import ExperimentRecord, record_from_rows
+from tools.domain.design_space import DesignSpace, design_space_from_dict
+from tools.domain.record import ExperimentRecord, record_from_rows
+from tools.modelling.capacity_model import FeatureEncoder
 
 Columns = dict[str, np.ndarray]
 Fn = Callable[[Columns], np.ndarray]

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from assistant.cli import app
-from tools.record import read_record, write_record
-from tools.virtual_lab import VirtualLab
+from tools.campaign.virtual_lab import VirtualLab
+from tools.domain.record import read_record, write_record
 
 runner = CliRunner()
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from tools.augmentation import (
+from tools.augmentation.augment import (
     AugmentationInput,
     _repair,
     augment_record,
@@ -20,9 +20,9 @@ from tools.augmentation import (
     plan_columns,
     write_augmentation,
 )
-from tools.design_space import DesignSpace, design_space_from_dict
-from tools.errors import AugmentationError
-from tools.record import ExperimentRecord, read_record, record_from_rows, write_record
+from tools.domain.design_space import DesignSpace, design_space_from_dict
+from tools.domain.errors import AugmentationError
+from tools.domain.record import ExperimentRecord, read_record, record_from_rows, write_record
 
 runner = CliRunner()
 

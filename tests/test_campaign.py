@@ -12,16 +12,16 @@ from typer.testing import CliRunner
 
 from assistant.cli import app
 from tests.proposer_standin import ncm_standin
-from tools.campaign import (
+from tools.campaign.simulation import (
     expert_proposals,
     next_shot_label,
     random_proposals,
     run_campaign,
     shot_errors,
 )
-from tools.design_space import DesignSpace
-from tools.record import ExperimentRecord, read_record
-from tools.store import RecordStore
+from tools.data.store import RecordStore
+from tools.domain.design_space import DesignSpace
+from tools.domain.record import ExperimentRecord, read_record
 
 runner = CliRunner()
 
@@ -29,7 +29,7 @@ runner = CliRunner()
 @pytest.fixture()
 def standin_fit(monkeypatch: pytest.MonkeyPatch, ncm_space: DesignSpace) -> None:
     """Replace the (slow) model fit with the closed-form stand-in for CLI tests."""
-    import tools.capacity_model as cm
+    import tools.modelling.capacity_model as cm
 
     def fake_load_or_fit(record, folder, seed=0, **_kw):
         return ncm_standin(record.space), False
@@ -237,7 +237,7 @@ _BAYBE_FIXED = {"ni": 0.94, "atmosphere": "O2", "li_source": "LiOH", "coating": 
 @pytest.mark.slow
 def test_baybe_proposals_are_valid_distinct_new_runs(demo_record: ExperimentRecord, ncm_space: DesignSpace) -> None:
     pytest.importorskip("baybe")
-    from tools.campaign import baybe_batch
+    from tools.campaign.simulation import baybe_batch
 
     # a small record (ok and failed runs) and one discrete configuration keep BayBE quick
     small = ExperimentRecord(pd.concat([demo_record.ok_runs.iloc[:40], demo_record.failed_runs.iloc[:5]]), demo_record.space)
@@ -256,8 +256,8 @@ def test_baybe_proposals_are_valid_distinct_new_runs(demo_record: ExperimentReco
 
 def test_baybe_strategy_is_wired_into_the_campaign(monkeypatch: pytest.MonkeyPatch) -> None:
     """The campaign's handling of a BayBE batch (its rows, note and predictions), without BayBE's minutes."""
-    import tools.campaign as campaign
-    from tools.campaign import BaybeBatch
+    import tools.campaign.simulation as campaign
+    from tools.campaign.simulation import BaybeBatch
 
     calls: list[tuple[dict, int, int, object]] = []
 
@@ -288,8 +288,8 @@ def test_baybe_strategy_is_wired_into_the_campaign(monkeypatch: pytest.MonkeyPat
 
 
 def test_baybe_unavailable_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch, demo_record: ExperimentRecord) -> None:
-    from tools.campaign import baybe_proposals
-    from tools.errors import ProposalError
+    from tools.campaign.simulation import baybe_proposals
+    from tools.domain.errors import ProposalError
 
     _hide_baybe(monkeypatch)
     result = run_campaign(shots=1, n=2, fixed={"ni": 0.94}, seeds=[0], strategies=["random", "baybe"])

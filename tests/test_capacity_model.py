@@ -11,7 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from assistant.cli import app
-from tools.capacity_model import (
+from tools.domain.design_space import DesignSpace, design_space_from_dict
+from tools.domain.errors import ModelError
+from tools.domain.record import ExperimentRecord, record_from_rows, write_record
+from tools.modelling.capacity_model import (
     CapacityModel,
     FeatureEncoder,
     compare_models,
@@ -19,10 +22,7 @@ from tools.capacity_model import (
     load_or_fit,
     plot_parity,
 )
-from tools.design_space import DesignSpace, design_space_from_dict
-from tools.errors import ModelError
-from tools.record import ExperimentRecord, record_from_rows, write_record
-from tools.tree_compile import compile_boosters, predict_members
+from tools.modelling.tree_compile import compile_boosters, predict_members
 
 SMALL = {"n_estimators": 40, "learning_rate": 0.15, "max_depth": 4, "num_leaves": 15, "min_child_samples": 5}
 

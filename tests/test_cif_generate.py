@@ -22,7 +22,7 @@ from assistant.cif_generate import (
 )
 from prompts import load_prompt
 from tests.fake_llm import ScriptedChatModel, scripted
-from tools.cif_validation import validate_cif_text
+from tools.structures.validation import validate_cif_text
 
 # pymatgen's CifWriter warns about repeated P1 labels when it writes substituted prototypes.
 pytestmark = pytest.mark.filterwarnings("ignore:Site labels are not unique:UserWarning")

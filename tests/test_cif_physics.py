@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tools import cif_physics
-from tools.cif_validation import (
+from tools.domain.errors import ModelError
+from tools.structures import physics as cif_physics
+from tools.structures.validation import (
     CHECK_CODES,
     CifValidationInput,
     CifValidationResult,
@@ -23,7 +24,6 @@ from tools.cif_validation import (
     validate_cif_text,
     validate_cifs,
 )
-from tools.errors import ModelError
 
 # pymatgen's CifWriter (used here to write test structures) warns about repeated P1 labels.
 pytestmark = pytest.mark.filterwarnings("ignore:Site labels are not unique:UserWarning")
@@ -67,7 +67,7 @@ def physical_codes(result: CifValidationResult, severity: str | None = None) -> 
 
 
 def test_module_import_is_lazy() -> None:
-    code = "import sys, tools.cif_physics, tools.cif_validation; print('torch' in sys.modules, 'chgnet' in sys.modules)"
+    code = "import sys, tools.structures.physics, tools.structures.validation; print('torch' in sys.modules, 'chgnet' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"
 

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from tools.cif_rules import list_families, load_all_families, load_family, select_family
-from tools.cif_validation import (
+from tools.domain.errors import CifError
+from tools.structures.rules import list_families, load_all_families, load_family, select_family
+from tools.structures.validation import (
     CHECK_CODES,
     REPAIR_TEMPLATE_VARIABLES,
     CifValidationInput,
@@ -27,7 +28,6 @@ from tools.cif_validation import (
     space_group_number,
     validate_cif_text,
 )
-from tools.errors import CifError
 
 # pymatgen's CifWriter (used here to write test structures) warns about repeated P1 labels.
 pytestmark = pytest.mark.filterwarnings("ignore:Site labels are not unique:UserWarning")
@@ -343,7 +343,7 @@ def test_space_group_symbol_spellings() -> None:
 
 
 def test_tool_module_does_not_import_pymatgen() -> None:
-    code = "import sys, tools.cif_validation, tools.cif_rules; print('pymatgen' in sys.modules)"
+    code = "import sys, tools.structures.validation, tools.structures.rules; print('pymatgen' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tools.design_space import CategoryParameter, NumberParameter, load_design_space
-from tools.errors import DesignSpaceError
+from tools.domain.design_space import CategoryParameter, NumberParameter, load_design_space
+from tools.domain.errors import DesignSpaceError
 
 SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec" / "experiment-record.md"
 

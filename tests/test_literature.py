@@ -16,14 +16,14 @@ import yaml
 from typer.testing import CliRunner
 
 from tests.literature_pdf import paper_pages, write_pdf
-from tools.embeddings import (
+from tools.domain.errors import DocumentError, LiteratureError
+from tools.literature.embeddings import (
     HashingEmbedder,
     MiniLMEmbedder,
     load_sentence_transformer,
     packaged_model_path,
 )
-from tools.errors import DocumentError, LiteratureError
-from tools.literature import (
+from tools.literature.store import (
     UNRESOLVED_NOTE,
     Citation,
     LiteratureSearchInput,
@@ -335,7 +335,7 @@ def test_injected_instructions_are_quoted_as_data(tmp_path: Path, store: Literat
 
 
 def test_offline_answer_for_empty_result() -> None:
-    from tools.literature import SearchResult
+    from tools.literature.store import SearchResult
 
     empty = SearchResult(query="q", passages=[], store_chunks=0, embedder="x", elapsed_ms=0.0)
     assert "No passage" in render_offline_answer(empty)
@@ -349,9 +349,9 @@ def test_offline_answer_for_empty_result() -> None:
 @pytest.fixture()
 def fast_cli(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     """CLI with the hashing embedder instead of the real model (which the slow tests cover)."""
-    import tools.literature
+    import tools.literature.store
 
-    monkeypatch.setattr(tools.literature, "default_embedder", lambda: HashingEmbedder(256))
+    monkeypatch.setattr(tools.literature.store, "default_embedder", lambda: HashingEmbedder(256))
     return CliRunner()
 
 
@@ -395,7 +395,7 @@ def test_cli_ingest_reports_and_fails_cleanly(fast_cli: CliRunner, tmp_path: Pat
 
 def test_importing_the_tools_loads_no_heavy_library() -> None:
     code = (
-        "import sys, tools.literature, tools.embeddings, assistant.commands.knowledge;"
+        "import sys, tools.literature.store, tools.literature.embeddings, assistant.commands.knowledge;"
         "heavy = [m for m in ('chromadb', 'torch', 'sentence_transformers', 'transformers', 'pypdf') if m in sys.modules];"
         "print(','.join(heavy))"
     )

@@ -11,7 +11,7 @@ import pytest
 
 from assistant.service import Assistant
 from assistant.settings import Settings
-from tools.errors import MatassistError
+from tools.domain.errors import MatassistError
 
 RUN = {
     "ni": 0.94, "co": 0.03, "mn": 0.03, "li_ratio": 1.03, "li_source": "LiOH", "calcination_temp_c": 760,

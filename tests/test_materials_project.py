@@ -22,8 +22,8 @@ from assistant.cli import app
 from assistant.mp_key import resolve_mp_api_key
 from assistant.settings import Settings
 from tests.mp_stub import API_KEY, DB_VERSION, StubMPServer
-from tools.errors import MPAuthError, MPQueryError, MPResponseError, MPUnavailableError
-from tools.materials_project import (
+from tools.domain.errors import MPAuthError, MPQueryError, MPResponseError, MPUnavailableError
+from tools.materials_project.client import (
     ElectrodeQuery,
     MaterialsProjectClient,
     MPQuery,

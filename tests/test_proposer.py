@@ -8,11 +8,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.proposer_standin import StandInModel, ncm_standin, toy_record, toy_space
-from tools.capacity_model import FeatureEncoder
-from tools.design_space import DesignSpace
-from tools.errors import DesignSpaceError, ProposalError
-from tools.proposer import Encoding, Relaxation, proposals_frame, propose
-from tools.record import ExperimentRecord
+from tools.domain.design_space import DesignSpace
+from tools.domain.errors import DesignSpaceError, ProposalError
+from tools.domain.record import ExperimentRecord
+from tools.modelling.capacity_model import FeatureEncoder
+from tools.proposer.swarm import Encoding, Relaxation, proposals_frame, propose
 
 TINY = {"iterations": 20, "particles": 20}
 
@@ -166,7 +166,7 @@ def test_novelty_moves_proposals_away_from_the_data() -> None:
 
 def test_boundary_probe_label_near_failed_runs() -> None:
     space = toy_space()
-    from tools.record import record_from_rows
+    from tools.domain.record import record_from_rows
 
     rows = [{"x": 0.5, "y": round(0.1 * j, 1), "kind": "u", "capacity_mah_g": 200.0, "status": "ok"} for j in range(10)]
     rows += [{"x": 0.9, "y": round(0.1 * j, 1), "kind": "u", "capacity_mah_g": "", "status": "failed"} for j in range(10)]
@@ -197,7 +197,7 @@ def test_bad_requests_raise_typed_errors(ncm_space: DesignSpace, demo_record: Ex
 
 @pytest.mark.slow
 def test_real_model_proposals_are_valid(ncm_space: DesignSpace, demo_record: ExperimentRecord) -> None:
-    from tools.capacity_model import fit_capacity_model
+    from tools.modelling.capacity_model import fit_capacity_model
 
     model = fit_capacity_model(demo_record, seed=0, n_members=2)
     result = propose(model, demo_record, {"ni": 0.94, "atmosphere": "air", "dopant_nb": 0.002}, n=10, seed=0, iterations=60, particles=40)

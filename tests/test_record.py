@@ -7,8 +7,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tools.errors import DataFileError, RecordValidationError
-from tools.record import columns_for, infer_design_space, read_csv_text, read_record, write_record
+from tools.domain.errors import DataFileError, RecordValidationError
+from tools.domain.record import (
+    columns_for,
+    infer_design_space,
+    read_csv_text,
+    read_record,
+    write_record,
+)
 
 
 def _edit(demo_csv: Path, tmp_path: Path, fn) -> Path:
@@ -173,7 +179,7 @@ def test_infer_space_from_any_csv(tmp_path):
 def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
     import os as _os
 
-    from tools.record import atomic_write_text
+    from tools.domain.record import atomic_write_text
 
     target = tmp_path / "r.csv"
     target.write_text("old\n")
@@ -191,7 +197,7 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
 
 
 def test_validation_error_is_one_line_for_one_problem_and_a_list_for_several():
-    from tools.errors import RecordIssue
+    from tools.domain.errors import RecordIssue
 
     one = RecordValidationError([RecordIssue(3, "ni", "composition: ni + co + mn = 1.05, must be 1")], source="d.csv")
     assert str(one) == "d.csv: row 4 (line 5), column 'ni': composition: ni + co + mn = 1.05, must be 1"

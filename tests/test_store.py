@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.errors import StoreError
-from tools.store import RecordStore
+from tools.data.store import RecordStore
+from tools.domain.errors import StoreError
 
 
 def test_append_and_load_round_trip(tmp_path, demo_record):
@@ -38,9 +38,9 @@ def test_unreachable_store_is_a_clear_error(tmp_path):
 
 WRITER = r"""
 import sys
-from tools.store import RecordStore
-from tools.virtual_lab import VirtualLab
-from tools.record import ExperimentRecord
+from tools.data.store import RecordStore
+from tools.campaign.virtual_lab import VirtualLab
+from tools.domain.record import ExperimentRecord
 record = VirtualLab(seed=3).demo_record()
 store = RecordStore(sys.argv[1])
 batch = 50

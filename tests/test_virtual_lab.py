@@ -1,4 +1,4 @@
-"""The virtual lab's documented behaviours (tools/virtual_lab.py docstring)."""
+"""The virtual lab's documented behaviours (tools/campaign/virtual_lab.py docstring)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tools.virtual_lab import VirtualLab
+from tools.campaign.virtual_lab import VirtualLab
 
 BASE = {
     "ni": 0.92, "co": 0.04, "mn": 0.04, "li_ratio": 1.035, "li_source": "LiOH",

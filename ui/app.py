@@ -19,9 +19,9 @@ import streamlit as st
 from assistant.registry import ToolOutput, run_tool
 from assistant.service import Assistant, AssistantReply
 from assistant.settings import Settings
-from tools.design_space import CategoryParameter, NumberParameter
-from tools.errors import MatassistError
-from tools.record import atomic_write_bytes, read_record
+from tools.domain.design_space import CategoryParameter, NumberParameter
+from tools.domain.errors import MatassistError
+from tools.domain.record import atomic_write_bytes, read_record
 
 st.set_page_config(page_title="matassist", page_icon=":material/battery_charging_full:", layout="wide")
 # wide tables in an answer (ten proposals x eighteen parameters) scroll inside the message instead of running off the page
@@ -69,7 +69,7 @@ def _proposal_rows(output: ToolOutput) -> list[dict[str, Any]]:
 
 
 def _render_outputs(reply_outputs: list[dict[str, Any]], calls: list[dict[str, Any]], key: str) -> None:
-    from tools.plots import proposals_figure, record_vs_proposals_figure
+    from tools.plotting import proposals_figure, record_vs_proposals_figure
 
     state = _session()
     for i, (call, raw) in enumerate(zip(calls, reply_outputs, strict=False)):

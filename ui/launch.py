@@ -21,7 +21,7 @@ def warm_up() -> None:
     import pandas  # noqa: F401
 
     import assistant.service  # noqa: F401
-    import tools.plots  # noqa: F401
+    import tools.plotting  # noqa: F401
     from assistant.registry import build_registry
 
     build_registry()

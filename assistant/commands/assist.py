@@ -9,7 +9,7 @@ import typer
 from rich.markdown import Markdown
 
 from assistant.commands.common import JsonOpt, emit_json, err, guarded, out, parse_fixed, settings
-from tools.errors import MatassistError
+from tools.domain.errors import MatassistError
 
 if TYPE_CHECKING:
     from assistant.service import Assistant
@@ -24,8 +24,8 @@ def _assistant(data: Path | None, verbose: bool = True) -> Assistant:
     from assistant.service import Assistant
 
     if data is not None:
-        from tools.design_space import load_design_space
-        from tools.record import read_record
+        from tools.domain.design_space import load_design_space
+        from tools.domain.record import read_record
 
         read_record(data, space=load_design_space(settings().design_space))  # a bad record stops here, exit 2
 

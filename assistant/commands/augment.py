@@ -20,7 +20,7 @@ from assistant.commands.common import (
     load_record,
     out,
 )
-from tools.errors import AugmentationError
+from tools.domain.errors import AugmentationError
 
 _PHASES = {
     "load": "loading SDV and torch",
@@ -34,7 +34,7 @@ _PHASES = {
 
 
 def _run(record: Any, request: Any, show_progress: bool) -> Any:
-    from tools.augmentation import augment_record
+    from tools.augmentation.augment import augment_record
 
     if not show_progress:
         return augment_record(record, request)
@@ -58,7 +58,7 @@ def _run(record: Any, request: Any, show_progress: bool) -> Any:
 
 def _check_out(out_path: Path, data: Path) -> None:
     """Never write over the input record, nor over a file that is not an earlier augmentation output."""
-    from tools.augmentation import report_path_for
+    from tools.augmentation.augment import report_path_for
 
     if out_path.exists() and out_path.resolve() == data.resolve():
         raise AugmentationError(f"--out {out_path} is the input record: synthetic rows go to their own file, never into the record")
@@ -90,8 +90,8 @@ def augment(
     """
     from pydantic import ValidationError
 
-    from tools.augmentation import METHODS, AugmentationInput, write_augmentation
-    from tools.record import atomic_write_text
+    from tools.augmentation.augment import METHODS, AugmentationInput, write_augmentation
+    from tools.domain.record import atomic_write_text
 
     if method not in METHODS:
         raise AugmentationError(f"--method {method}: use one of {', '.join(METHODS)}")
@@ -102,7 +102,7 @@ def augment(
         raise AugmentationError(problems) from exc
     _check_out(out_path, data)
     record = load_record(data, space, target)
-    from tools.augmentation import check_augmentable
+    from tools.augmentation.augment import check_augmentable
 
     check_augmentable(record)  # a clear refusal before SDV and torch take their time to load
     result = _run(record, request, show_progress=not as_json)

@@ -15,8 +15,8 @@ import typer
 from rich.table import Table
 
 from assistant.commands.common import JsonOpt, emit_json, guarded, out, settings
-from tools.cif_validation import DEFAULT_RELAX_STEPS
-from tools.errors import DataFileError
+from tools.domain.errors import DataFileError
+from tools.structures.validation import DEFAULT_RELAX_STEPS
 
 RelaxOpt = Annotated[int, typer.Option("--relax-steps", min=0, max=500,
                                        help="FIRE steps of the short relaxation in the physical check (0: none)")]
@@ -36,7 +36,7 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _print_result(result: object, show_prompt: bool) -> None:
-    from tools.cif_validation import CifValidationResult
+    from tools.structures.validation import CifValidationResult
 
     assert isinstance(result, CifValidationResult)
     verdict = "[bold green]VALID[/]" if result.valid else "[bold red]INVALID[/]"
@@ -98,7 +98,7 @@ def register(app: typer.Typer) -> None:
         a short relaxation (the first use loads the model, about 10-20 s). Exit code 0 when every
         file is valid, 1 when any has an error, 2 on usage errors.
         """
-        from tools.cif_validation import (
+        from tools.structures.validation import (
             CifValidationInput,
             decode_cif_bytes,
             resolve_family,
@@ -130,7 +130,7 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """List the structure-family rules (space groups, Wyckoff sites, polyhedra) used by validate-cif."""
-        from tools.cif_rules import load_all_families, load_family
+        from tools.structures.rules import load_all_families, load_family
 
         families = [load_family(name)] if name else load_all_families()
         if as_json:
@@ -193,7 +193,7 @@ def _generate_app() -> typer.Typer:
             parse_formula,
         )
         from assistant.llm import BackendError, make_chat_model, resolve_backend
-        from tools.cif_validation import resolve_family
+        from tools.structures.validation import resolve_family
 
         cfg = settings()
         parse_formula(formula)

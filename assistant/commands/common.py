@@ -15,11 +15,11 @@ from pydantic import BaseModel
 from rich.console import Console
 
 from assistant.settings import Settings, get_settings
-from tools.design_space import DesignSpace, format_value, load_design_space
-from tools.errors import MatassistError
+from tools.domain.design_space import DesignSpace, format_value, load_design_space
+from tools.domain.errors import MatassistError
 
 if TYPE_CHECKING:  # pandas and SQLAlchemy load only in the commands that need them
-    from tools.record import ExperimentRecord
+    from tools.domain.record import ExperimentRecord
 
 # Off a terminal (pipes, CI logs) rich would assume 80 columns and squash the tables.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -112,7 +112,7 @@ def resolve_space(space: str | None, target: str | None) -> DesignSpace | None:
 
 def load_record(path: Path, space: str | None, target: str | None) -> ExperimentRecord:
     """Read and validate a record with the CLI's --space/--target options."""
-    from tools.record import read_record  # pandas: only for commands that read a record
+    from tools.domain.record import read_record  # pandas: only for commands that read a record
 
     return read_record(path, space=resolve_space(space, target), target=target)
 

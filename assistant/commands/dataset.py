@@ -20,11 +20,11 @@ from assistant.commands.common import (
     resolve_space,
     settings,
 )
-from tools.design_space import CategoryParameter, format_value, load_design_space
-from tools.errors import DataFileError, MatassistError
+from tools.domain.design_space import CategoryParameter, format_value, load_design_space
+from tools.domain.errors import DataFileError, MatassistError
 
 if TYPE_CHECKING:  # pandas and SQLAlchemy load inside the commands that use them: --help stays quick
-    from tools.profile import DatasetProfile
+    from tools.data.profile import DatasetProfile
 
 dataset_app = typer.Typer(help="Experiment records: demo data, validation, bias profile, the store.", no_args_is_help=True)
 space_app = typer.Typer(help="Design spaces: show the built-in one, infer one from a CSV.", no_args_is_help=True)
@@ -37,8 +37,8 @@ DEMO_NOTE = (
 
 def write_demo(out_path: Path, seed: int) -> dict[str, object]:
     """Write the virtual lab's demo record and its metadata sidecar; returns the metadata."""
-    from tools.record import atomic_write_text, write_record
-    from tools.virtual_lab import VirtualLab
+    from tools.campaign.virtual_lab import VirtualLab
+    from tools.domain.record import atomic_write_text, write_record
 
     if not out_path.parent.exists():
         raise DataFileError(f"{out_path}: folder {out_path.parent} does not exist")
@@ -46,7 +46,7 @@ def write_demo(out_path: Path, seed: int) -> dict[str, object]:
     write_record(record, out_path)
     meta = {
         "source": "synthetic",
-        "generator": "matassist virtual lab (tools/virtual_lab.py)",
+        "generator": "matassist virtual lab (tools/campaign/virtual_lab.py)",
         "seed": seed,
         "rows": len(record),
         "note": DEMO_NOTE,
@@ -116,13 +116,13 @@ def dataset_profile(
     as_json: JsonOpt = False,
 ) -> None:
     """Bias report: distributions, one-valued and clustered parameters, Ni levels, failures; PNG histograms."""
-    from tools.profile import profile_record
+    from tools.data.profile import profile_record
 
     record = load_record(file, space, target)
     profile = profile_record(record)
     plots: list[Path] = []
     if not no_plots:
-        from tools.plots import plot_profile
+        from tools.plotting import plot_profile
 
         folder = plots_dir or settings().ensure_data_dir() / "plots" / f"profile-{file.stem}"
         plots = plot_profile(record, folder)
@@ -165,7 +165,7 @@ def dataset_import(
     as_json: JsonOpt = False,
 ) -> None:
     """Append a validated record to the durable store (one transaction: all rows or none)."""
-    from tools.store import RecordStore
+    from tools.data.store import RecordStore
 
     record = load_record(file, space, target)
     cfg = settings()
@@ -188,8 +188,8 @@ def dataset_export(
     space: SpaceOpt = None,
 ) -> None:
     """Write a stored record back to CSV (atomically)."""
-    from tools.record import write_record
-    from tools.store import RecordStore
+    from tools.data.store import RecordStore
+    from tools.domain.record import write_record
 
     cfg = settings()
     store = RecordStore(cfg.store_url)
@@ -204,7 +204,7 @@ def dataset_export(
 @guarded
 def dataset_list(as_json: JsonOpt = False) -> None:
     """List the records in the store."""
-    from tools.store import RecordStore
+    from tools.data.store import RecordStore
 
     cfg = settings()
     store = RecordStore(cfg.store_url)
@@ -257,7 +257,7 @@ def space_infer(
     as_json: JsonOpt = False,
 ) -> None:
     """Infer a design space from a CSV: numbers get observed bounds and step, text gets categories."""
-    from tools.record import atomic_write_text, infer_design_space, read_csv_text
+    from tools.domain.record import atomic_write_text, infer_design_space, read_csv_text
 
     design = infer_design_space(read_csv_text(file), target, name=file.stem)
     if out_path is not None:

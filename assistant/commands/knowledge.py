@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from assistant.commands.common import JsonOpt, emit_json, err, guarded, out, settings
-from tools.errors import MatassistError
+from tools.domain.errors import MatassistError
 
 knowledge_app = typer.Typer(
     help="Literature store: ingest PDFs, notes and BibTeX/RIS; search with citations (offline).",
@@ -34,7 +34,7 @@ UrlOpt = Annotated[
 
 def open_store(store: Path | None, chroma_url: str | None) -> Any:
     """The literature store named by the options (a local folder unless a server URL is given)."""
-    from tools.literature import LiteratureStore
+    from tools.literature.store import LiteratureStore
 
     if chroma_url:
         if store is not None:
@@ -123,7 +123,7 @@ def knowledge_search(
     as_json: JsonOpt = False,
 ) -> None:
     """Search the literature store (vector + keyword ranking); every passage comes with its citation."""
-    from tools.literature import render_offline_answer
+    from tools.literature.store import render_offline_answer
 
     lit = open_store(store, chroma_url)
     starter = _ensure_corpus(lit, as_json)

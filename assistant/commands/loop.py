@@ -22,11 +22,11 @@ from assistant.commands.common import (
     parse_fixed,
     settings,
 )
-from tools.design_space import format_value
-from tools.errors import MatassistError
+from tools.domain.design_space import format_value
+from tools.domain.errors import MatassistError
 
 if TYPE_CHECKING:
-    from tools.record import ExperimentRecord
+    from tools.domain.record import ExperimentRecord
 
 FixOpt = Annotated[
     list[str] | None,
@@ -67,10 +67,10 @@ def propose_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Propose the next experiments: a particle swarm on the model's mean, uncertainty and failure risk."""
-    from tools import capacity_model as cm
-    from tools.campaign import next_shot_label
-    from tools.proposer import plot_convergence, proposals_frame, propose
-    from tools.record import atomic_write_text
+    from tools.campaign.simulation import next_shot_label
+    from tools.domain.record import atomic_write_text
+    from tools.modelling import capacity_model as cm
+    from tools.proposer.swarm import plot_convergence, proposals_frame, propose
 
     record = load_record(data, space, target)
     # check the fixed values before the (slow) model fit: unknown names, steps, feasibility
@@ -153,9 +153,9 @@ def record_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Append new results to a record (atomically, and to the store), then report prediction error per shot."""
-    from tools.campaign import next_shot_label, plot_parity, shot_errors
-    from tools.record import append_records, read_csv_text, validate_frame, write_record
-    from tools.store import RecordStore
+    from tools.campaign.simulation import next_shot_label, plot_parity, shot_errors
+    from tools.data.store import RecordStore
+    from tools.domain.record import append_records, read_csv_text, validate_frame, write_record
 
     base = load_record(data, space, target)
     raw = read_csv_text(results)
@@ -234,7 +234,7 @@ def campaign_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Simulate the active-learning loop against the virtual lab, with random and expert baselines (SIMULATED)."""
-    from tools.campaign import run_campaign
+    from tools.campaign.simulation import run_campaign
 
     fixed = parse_fixed(fix) or {"ni": "0.94"}
     strategies = [s.strip() for s in strategy.split(",") if s.strip()]

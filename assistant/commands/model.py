@@ -20,7 +20,7 @@ from assistant.commands.common import (
     out,
     settings,
 )
-from tools.errors import ModelError
+from tools.domain.errors import ModelError
 
 
 def _source_sentence(counts: dict[str, int], demo: bool) -> str:
@@ -43,7 +43,7 @@ def train(
     as_json: JsonOpt = False,
 ) -> None:
     """Compare DT, RF, GBM and NN like the reference study, then fit and save the GBM ensemble (reused when the data are unchanged)."""
-    from tools import capacity_model as cm
+    from tools.modelling import capacity_model as cm
 
     record = load_record(data, space, target)
     iters = cm.DEFAULT_N_ITER if n_iter is None else n_iter
@@ -103,8 +103,8 @@ def train(
 
 def _comparison(record: Any, path: Path, seed: int, n_iter: int, quiet: bool) -> tuple[Any, bool]:
     """The comparison saved beside the model when it ran on the same data, seed and n_iter; else a new one."""
-    from tools import capacity_model as cm
-    from tools.record import atomic_write_text
+    from tools.domain.record import atomic_write_text
+    from tools.modelling import capacity_model as cm
 
     if path.exists():
         try:

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from assistant.commands.common import JsonOpt, emit_json, err, guarded, out, settings
 from assistant.tool_mp import make_mp_client
-from tools.materials_project import (
+from tools.materials_project.client import (
     DEFAULT_ENDPOINT,
     ElectrodeQuery,
     ElectrodeResult,
@@ -242,7 +242,7 @@ def structure(
     finally:
         client.close()
     if out_path is not None:
-        from tools.record import atomic_write_text
+        from tools.domain.record import atomic_write_text
 
         atomic_write_text(out_path, result.cif)
     if as_json:

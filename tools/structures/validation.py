@@ -8,7 +8,7 @@ reference structure). pymatgen and spglib are imported lazily, and the warnings 
 while reading a CIF are captured and reported as checks.
 
 With `fast=False` the structure also goes through the physical check with the CHGNet universal
-potential (tools/cif_physics.py, loaded lazily); `validate_cifs` batches those checks.
+potential (tools/structures/physics.py, loaded lazily); `validate_cifs` batches those checks.
 
 Wyckoff sites are reported in the conventional standard setting that spglib standardises to
 (ITA standard setting), so a primitive rhombohedral LiCoO2 still reads Li 3a/3b, Co 3b/3a, O 6c.
@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tools.cif_rules import FamilyRules, load_family, select_family
-from tools.errors import CifError
+from tools.domain.errors import CifError
+from tools.structures.rules import FamilyRules, load_family, select_family
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
@@ -108,7 +108,7 @@ CHECK_CODES: dict[str, tuple[int, str]] = {
     "RULES_OK": (62, "consistent with the structure family"),
     "REFERENCE_MATCH": (63, "the structure matches the reference"),
     "PHYSICAL_NOT_RUN": (64, "physical (universal potential) check not run"),
-    # Physical check with CHGNet (tools/cif_physics.py; thresholds documented there).
+    # Physical check with CHGNet (tools/structures/physics.py; thresholds documented there).
     "PHYSICAL_ISOLATED_ATOMS": (9, "atoms with no neighbour within 6 angstrom: the structure falls apart"),
     "PHYSICAL_FORCES_HUGE": (9, "the potential gives huge (or non-finite) forces"),
     "PHYSICAL_ATOMS_MOVE": (16, "atoms move far in a short relaxation"),
@@ -1541,7 +1541,7 @@ def validate_cif(inp: CifValidationInput) -> CifValidationResult:
     """Run every check on one CIF; bad CIFs come back as error checks, never as exceptions.
 
     With `fast=False` the structure also goes through the physical check with CHGNet
-    (tools.cif_physics). Raises CifError only for a bad request: an unknown rule family or an
+    (tools.structures.physics). Raises CifError only for a bad request: an unknown rule family or an
     unreadable reference.
     """
     return validate_cifs([inp])[0]
@@ -1567,8 +1567,8 @@ def validate_cifs(inputs: Sequence[CifValidationInput]) -> list[CifValidationRes
 
 def _physical_group(runs: Sequence[_Run], inputs: Sequence[CifValidationInput], indices: list[int],
                     steps: int) -> dict[int, tuple[PhysicalCheckResult, list[CifCheck]]]:
-    from tools.cif_physics import check_structures, method_label, not_run
-    from tools.errors import ModelError
+    from tools.domain.errors import ModelError
+    from tools.structures.physics import check_structures, method_label, not_run
 
     result: dict[int, tuple[PhysicalCheckResult, list[CifCheck]]] = {}
     todo: list[int] = []

@@ -4,7 +4,7 @@ A family (layered LiMO2, spinel, olivine, NASICON, garnet, perovskite LLTO) name
 elements play (A = alkali, M = transition metal, X = anion ...), the space groups it is known
 in, the Wyckoff sites each role may occupy in the ITA standard setting of each group (a set of
 allowed sites, not a list that must all be filled), the coordination polyhedra of the roles
-and how those polyhedra share corners, edges or faces. ``tools.cif_validation`` checks a
+and how those polyhedra share corners, edges or faces. ``tools.structures.validation`` checks a
 structure against a family; this module only loads, validates and selects the rule data.
 """
 
@@ -20,7 +20,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from tools.errors import CifError
+from tools.domain.errors import CifError
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -286,7 +286,7 @@ def _load_builtin(name: str) -> FamilyRules:
 
 def load_family(source: str | Path) -> FamilyRules:
     """Load a family by built-in name ("layered_limo2") or from a YAML file path."""
-    from tools.design_space import suggest
+    from tools.domain.design_space import suggest
 
     text = str(source)
     names = list_families()

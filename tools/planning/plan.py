@@ -18,9 +18,9 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from prompts import load_prompt
-from tools.design_space import DesignSpace, format_value
-from tools.errors import MatassistError
-from tools.record import BOOKKEEPING, ExperimentRecord, columns_for
+from tools.domain.design_space import DesignSpace, format_value
+from tools.domain.errors import MatassistError
+from tools.domain.record import BOOKKEEPING, ExperimentRecord, columns_for
 
 Reason = Literal["exploit", "explore", "boundary probe", "control", "replicate", "user"]
 

@@ -43,9 +43,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.design_space import CategoryParameter, DesignSpace, NumberParameter
-from tools.errors import DesignSpaceError, ProposalError
-from tools.record import ExperimentRecord
+from tools.domain.design_space import CategoryParameter, DesignSpace, NumberParameter
+from tools.domain.errors import DesignSpaceError, ProposalError
+from tools.domain.record import ExperimentRecord
 
 Reason = Literal["exploit", "explore", "boundary probe"]
 
@@ -53,7 +53,7 @@ _KEY_DECIMALS = 9
 
 
 class CapacityModelLike(Protocol):
-    """What the proposer needs from a fitted model (tools.capacity_model.CapacityModel)."""
+    """What the proposer needs from a fitted model (tools.modelling.capacity_model.CapacityModel)."""
 
     encoder: Any
 
@@ -792,7 +792,7 @@ def plot_convergence(result: ProposalResult, path: Any) -> Any:
     """Write the swarm's convergence (best acquisition per iteration) as a PNG."""
     from pathlib import Path
 
-    from tools.plots import _pyplot, save_figure
+    from tools.plotting import _pyplot, save_figure
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))

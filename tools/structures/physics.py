@@ -36,14 +36,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tools.cif_validation import (
+from tools.domain.errors import ModelError
+from tools.structures.validation import (
     DEFAULT_RELAX_STEPS,
     CifCheck,
     PhysicalCheckResult,
     ReferenceEntry,
     Severity,
 )
-from tools.errors import ModelError
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure

@@ -24,7 +24,7 @@ back a raw sample:
    ``MAX_ROUNDS`` rounds; the rejection share and its reasons are reported.
 3. **Quality, every time** (`AugmentationReport`): SDMetrics column-shape and pair-trend
    scores, rejection share, normalised nearest-neighbour distances to real runs (near copies
-   counted), and downstream utility: the capacity model (tools/capacity_model.py, 2-member
+   counted), and downstream utility: the capacity model (tools/modelling/capacity_model.py, 2-member
    LightGBM ensemble with its default hyper-parameters) trained on real, real + synthetic and
    synthetic rows and tested on held-out real runs. To keep that test honest a *second*
    synthesizer is fitted on the training split only (the held-out runs are never seen by it).
@@ -57,9 +57,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.design_space import CategoryParameter, DesignSpace, NumberParameter, format_value
-from tools.errors import AugmentationError
-from tools.record import ExperimentRecord, atomic_write_text, record_from_rows, write_record
+from tools.domain.design_space import CategoryParameter, DesignSpace, NumberParameter, format_value
+from tools.domain.errors import AugmentationError
+from tools.domain.record import ExperimentRecord, atomic_write_text, record_from_rows, write_record
 
 Method = Literal["ctgan", "tvae", "gaussian_copula"]
 METHODS: tuple[str, ...] = ("ctgan", "tvae", "gaussian_copula")
@@ -622,7 +622,7 @@ def _utility(
     record: ExperimentRecord, plan: ColumnPlan, request: AugmentationInput, epochs: int | None,
     caught: list[str], progress: ProgressCallback | None,
 ) -> UtilityReport:
-    from tools.capacity_model import MIN_TRAIN_ROWS, fit_capacity_model
+    from tools.modelling.capacity_model import MIN_TRAIN_ROWS, fit_capacity_model
 
     ok = record.ok_runs
     rng = np.random.default_rng(request.seed)
@@ -666,7 +666,7 @@ def _utility(
             rmse=float(np.sqrt(np.mean((y_test - pred) ** 2))), r2=r2,
         ))
     return UtilityReport(
-        model=(f"capacity model (tools/capacity_model.py): {UTILITY_MEMBERS}-member LightGBM ensemble, default "
+        model=(f"capacity model (tools/modelling/capacity_model.py): {UTILITY_MEMBERS}-member LightGBM ensemble, default "
                "hyper-parameters (DEFAULT_GBM_PARAMS), prediction = ensemble mean"),
         n_test=len(test), n_train_real=len(train_ok), synthetic_rows=len(sampled.rows),
         synthesizer_fit_seconds=fit_s, arms=arms, notes=notes,

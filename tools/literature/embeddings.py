@@ -27,7 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from tools.errors import ModelError
+from tools.domain.errors import ModelError
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 

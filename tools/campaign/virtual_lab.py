@@ -32,9 +32,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tools.design_space import CategoryParameter, DesignSpace, NumberParameter, load_design_space
-from tools.errors import DesignSpaceError
-from tools.record import ExperimentRecord, record_from_rows
+from tools.domain.design_space import (
+    CategoryParameter,
+    DesignSpace,
+    NumberParameter,
+    load_design_space,
+)
+from tools.domain.errors import DesignSpaceError
+from tools.domain.record import ExperimentRecord, record_from_rows
 
 COMPOSITION = ("ni", "co", "mn")
 CALCINATION = ("li_ratio", "li_source", "calcination_temp_c", "calcination_time_h", "atmosphere")

@@ -1,4 +1,4 @@
-"""numba kernels that walk a CompiledForest (see tools/tree_compile.py); imported lazily.
+"""numba kernels that walk a CompiledForest (see tools/modelling/tree_compile.py); imported lazily.
 
 The decision rule is LightGBM's `NumericalDecision` (tree.h): NaN becomes 0 unless the split's
 missing type is NaN; a "missing" value (zero for type Zero, NaN for type NaN) follows the

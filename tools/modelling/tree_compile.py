@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from tools.errors import ModelError
+from tools.domain.errors import ModelError
 
 # LightGBM's MissingType values as they appear in dump_model()
 _MISSING = {"None": 0, "Zero": 1, "NaN": 2}
@@ -177,7 +177,7 @@ def compile_boosters(boosters: Sequence[Any]) -> CompiledForest:
 
 def _kernels() -> Any:
     """The numba kernels module (imported on first use: numba is slow to import)."""
-    from tools import _tree_kernels
+    from tools.modelling import _tree_kernels
 
     return _tree_kernels
 

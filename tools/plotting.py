@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from tools.design_space import NumberParameter
-from tools.profile import _active_mask
-from tools.record import ExperimentRecord, atomic_write_bytes
+from tools.data.profile import _active_mask
+from tools.domain.design_space import NumberParameter
+from tools.domain.record import ExperimentRecord, atomic_write_bytes
 
 
 def _pyplot() -> Any:

@@ -8,7 +8,7 @@ the share of the gap closed between the record's best such run and the lab's tru
 failed runs, and the model's prediction error on the shot's ok runs.
 
 Strategies:
-- ``ours``: tools.proposer.propose on a freshly fitted tools.capacity_model ensemble;
+- ``ours``: tools.proposer.swarm.propose on a freshly fitted tools.modelling.capacity_model ensemble;
 - ``random``: uniform random feasible proposals (grid, constraints and fixed values honoured);
 - ``expert``: the best run so far with one factor changed by one or a few steps (or one
   category switched), factors drawn at random without a model;
@@ -33,10 +33,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.errors import ProposalError
-from tools.proposer import ProposerSettings, Relaxation, _matching, propose
-from tools.record import ExperimentRecord, append_records, record_from_rows
-from tools.virtual_lab import VirtualLab
+from tools.campaign.virtual_lab import VirtualLab
+from tools.domain.errors import ProposalError
+from tools.domain.record import ExperimentRecord, append_records, record_from_rows
+from tools.proposer.swarm import ProposerSettings, Relaxation, _matching, propose
 
 STRATEGIES = ("ours", "random", "expert", "baybe")
 
@@ -141,7 +141,7 @@ def plot_parity(record: ExperimentRecord, path: Any) -> Any:
     """Parity plot (measured vs predicted) with one colour per shot, like the reference study's Figure 4."""
     from pathlib import Path
 
-    from tools.plots import _pyplot, save_figure
+    from tools.plotting import _pyplot, save_figure
 
     plt = _pyplot()
     f = record.frame
@@ -552,7 +552,7 @@ def run_campaign(
     baybe_options: Mapping[str, Any] | None = None,
 ) -> CampaignResult:
     """Run the simulated loop for every strategy and seed; see the module docstring."""
-    from tools.capacity_model import DEFAULT_MEMBERS, fit_capacity_model
+    from tools.modelling.capacity_model import DEFAULT_MEMBERS, fit_capacity_model
 
     t_all = time.perf_counter()
     fixed = dict(fixed if fixed is not None else {"ni": 0.94})

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from tools.errors import DesignSpaceError
+from tools.domain.errors import DesignSpaceError
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 

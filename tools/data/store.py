@@ -28,9 +28,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from tools.design_space import DesignSpace
-from tools.errors import StoreError
-from tools.record import ExperimentRecord, record_from_rows
+from tools.domain.design_space import DesignSpace
+from tools.domain.errors import StoreError
+from tools.domain.record import ExperimentRecord, record_from_rows
 
 _metadata = MetaData()
 runs = Table(

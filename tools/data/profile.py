@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.design_space import CategoryParameter, DesignSpace, NumberParameter
-from tools.record import ExperimentRecord
+from tools.domain.design_space import CategoryParameter, DesignSpace, NumberParameter
+from tools.domain.record import ExperimentRecord
 
 # A parameter counts as clustered when one value holds at least this share of its runs ...
 CLUSTER_SHARE = 0.5

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tools.design_space import (
+from tools.domain.design_space import (
     CategoryParameter,
     DesignSpace,
     NumberParameter,
@@ -30,7 +30,7 @@ from tools.design_space import (
     design_space_from_dict,
     suggest,
 )
-from tools.errors import DataFileError, DesignSpaceError, RecordIssue, RecordValidationError
+from tools.domain.errors import DataFileError, DesignSpaceError, RecordIssue, RecordValidationError
 
 STATUS_VALUES = ("ok", "failed")
 SOURCE_VALUES = ("measured", "expert", "ml-proposal", "synthetic")
@@ -279,7 +279,7 @@ def read_record(
         if target is not None:
             space = infer_design_space(raw, target, name=Path(path).stem)
         else:
-            from tools.design_space import load_design_space
+            from tools.domain.design_space import load_design_space
 
             space = load_design_space("ncm")
     return validate_frame(raw, space, source=str(path))

@@ -8,7 +8,7 @@
 - `CapacityModel` is the production model: an ensemble of LightGBM regressors (bootstrap
   members; mean = prediction, spread = uncertainty in the target's unit) and a failure
   classifier on `status`. Predictions go through trees compiled to numba
-  (tools/tree_compile.py), fast enough for a particle swarm.
+  (tools/modelling/tree_compile.py), fast enough for a particle swarm.
 
 Failed runs are never regression targets; they train only the failure classifier.
 lightgbm and scikit-learn are imported inside functions (slow imports).
@@ -30,10 +30,15 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.design_space import CategoryParameter, DesignSpace, design_space_from_dict
-from tools.errors import DataFileError, ModelError
-from tools.record import ExperimentRecord, atomic_write_text
-from tools.tree_compile import CompiledForest, compile_boosters, predict_mean_std, predict_members
+from tools.domain.design_space import CategoryParameter, DesignSpace, design_space_from_dict
+from tools.domain.errors import DataFileError, ModelError
+from tools.domain.record import ExperimentRecord, atomic_write_text
+from tools.modelling.tree_compile import (
+    CompiledForest,
+    compile_boosters,
+    predict_mean_std,
+    predict_members,
+)
 
 MODEL_FORMAT = 1
 MODEL_FILE = "model.json"
@@ -400,7 +405,7 @@ def _plain(value: Any) -> Any:
 
 def plot_parity(report: ComparisonReport, path: Path, keys: tuple[str, ...] | None = None) -> Path:
     """Predicted vs measured (train and test) for each compared model, one panel each, as a PNG."""
-    from tools.plots import _pyplot, save_figure
+    from tools.plotting import _pyplot, save_figure
 
     plt = _pyplot()
     shown = [r for r in report.rows if (keys is None or r.key in keys) and r.key in report.parity]

@@ -4,7 +4,7 @@ Documents (PDF, Markdown, plain text, BibTeX and RIS records) are split into pas
 their structure (headings, paragraphs, whole tables), each passage carrying its citation
 (title, authors, year, DOI, page, section and the works it cites). Passages live in a chromadb
 collection (a persistent folder, or a chromadb HTTP server) with vectors computed here by an
-`Embedder` (tools/embeddings.py; chromadb's own embedding function is never used, because it
+`Embedder` (tools/literature/embeddings.py; chromadb's own embedding function is never used, because it
 downloads a model). Search fuses vector similarity and BM25 keyword ranking by reciprocal rank
 fusion and returns passages with their citations.
 
@@ -44,8 +44,8 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.embeddings import Embedder, default_embedder
-from tools.errors import DocumentError, LiteratureError
+from tools.domain.errors import DocumentError, LiteratureError
+from tools.literature.embeddings import Embedder, default_embedder
 
 _MODEL = ConfigDict(extra="forbid", frozen=True)
 

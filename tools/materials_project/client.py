@@ -32,7 +32,7 @@ from pydantic import (
     model_validator,
 )
 
-from tools.errors import (
+from tools.domain.errors import (
     MaterialsProjectError,
     MPAuthError,
     MPQueryError,
@@ -509,7 +509,7 @@ class ResponseCache:
 
     def save(self, kind: str, endpoint: str, query: BaseModel, result: BaseModel) -> Path:
         """Store an answer; returns its file."""
-        from tools.record import atomic_write_text
+        from tools.domain.record import atomic_write_text
 
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.path_for(kind, endpoint, query)

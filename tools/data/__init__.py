@@ -1,0 +1,1 @@
+"""The experiment store and the bias profile of a record."""

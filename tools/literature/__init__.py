@@ -1,0 +1,1 @@
+"""The literature store: ingestion, chunking, embeddings, hybrid search with citations."""

@@ -1,0 +1,1 @@
+"""Experiment plans: proposals turned into a runnable plan with a results template."""
