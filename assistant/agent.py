@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.registry import ToolContext, ToolOutput, ToolSpec, run_tool
+from assistant.tools.base import ToolContext, ToolOutput, ToolSpec, run_tool
 from prompts import load_prompt
 
 MAX_MODEL_CALLS = 8

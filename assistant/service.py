@@ -16,9 +16,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.llm import BackendError, backend_label, make_chat_model, resolve_backend
-from assistant.registry import ToolContext, ToolOutput, build_registry, run_tool
 from assistant.router import CAPABILITIES, RouterMemory, is_greeting, route
 from assistant.settings import Settings
+from assistant.tools import build_registry
+from assistant.tools.base import ToolContext, ToolOutput, run_tool
 from prompts import load_prompt
 from tools.domain.errors import MatassistError
 

@@ -2,7 +2,7 @@
 
 Each command runs `--runs` times in a fresh process (the first run is reported but not in the
 median: it may pay for cold disk caches). Prints JSON with every run and the medians, and the
-heavy modules a bare `import assistant.cli` loads (should be none of pandas, SQLAlchemy, torch).
+heavy modules a bare `import cli.app` loads (should be none of pandas, SQLAlchemy, torch).
 
 Usage: .venv/bin/python benchmarks/bench_cli_startup.py [--runs 6]
 """
@@ -38,7 +38,7 @@ def main() -> None:
         runs = [_time(cmd) for _ in range(max(2, args.runs))]
         results[label] = {"runs_s": [round(t, 3) for t in runs], "median_s": round(statistics.median(runs[1:]), 3)}
     probe = subprocess.run(
-        [sys.executable, "-c", f"import sys, json, assistant.cli; print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"],
+        [sys.executable, "-c", f"import sys, json, cli.app; print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"],
         check=True, capture_output=True, text=True,
     )
     print(json.dumps({

@@ -9,6 +9,6 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 export MPLBACKEND=Agg HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 ANONYMIZED_TELEMETRY=False
-.venv/bin/ruff check assistant tools ui benchmarks tests
+.venv/bin/ruff check assistant cli tools ui benchmarks tests
 .venv/bin/mypy
 .venv/bin/python -m pytest -q "$@"

@@ -55,7 +55,7 @@ def streamlit_server(data_dir: Path, log: Path) -> Iterator[str]:
     env = dict(os.environ, MATASSIST_DATA_DIR=str(data_dir), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "assistant.cli", "ui", "--server.port", str(port), "--server.address", "127.0.0.1"],
+            [sys.executable, "-m", "cli.app", "ui", "--server.port", str(port), "--server.address", "127.0.0.1"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
         try:

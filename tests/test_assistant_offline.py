@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from assistant.cli import app
+from cli.app import app
 from tools.campaign.virtual_lab import VirtualLab
 from tools.domain.record import read_record, write_record
 

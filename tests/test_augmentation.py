@@ -216,7 +216,7 @@ def test_any_design_space(tmp_path: Path) -> None:
 
 # -- CLI and assistant tool ---------------------------------------------------------------------------------
 def test_cli_writes_csv_and_report_and_leaves_the_record_alone(demo_csv: Path, tmp_path: Path) -> None:
-    from assistant.cli import app
+    from cli.app import app
 
     before = demo_csv.read_bytes()
     out = tmp_path / "aug.csv"
@@ -232,7 +232,7 @@ def test_cli_writes_csv_and_report_and_leaves_the_record_alone(demo_csv: Path, t
 
 
 def test_cli_refuses_to_write_into_the_record(demo_csv: Path) -> None:
-    from assistant.cli import app
+    from cli.app import app
 
     result = runner.invoke(app, ["augment", "--data", str(demo_csv), "--method", "tvae", "--out", str(demo_csv)])
     assert result.exit_code == 2
@@ -240,7 +240,7 @@ def test_cli_refuses_to_write_into_the_record(demo_csv: Path) -> None:
 
 
 def test_cli_handful_of_rows_gets_a_message(demo_record: ExperimentRecord, tmp_path: Path) -> None:
-    from assistant.cli import app
+    from cli.app import app
 
     small = tmp_path / "small.csv"
     write_record(ExperimentRecord(frame=demo_record.frame.head(15).reset_index(drop=True), space=demo_record.space), small)
@@ -251,7 +251,7 @@ def test_cli_handful_of_rows_gets_a_message(demo_record: ExperimentRecord, tmp_p
 
 
 def test_cli_unknown_method(demo_csv: Path, tmp_path: Path) -> None:
-    from assistant.cli import app
+    from cli.app import app
 
     result = runner.invoke(app, ["augment", "--data", str(demo_csv), "--method", "gan", "--out", str(tmp_path / "o.csv")])
     assert result.exit_code == 2
@@ -259,11 +259,11 @@ def test_cli_unknown_method(demo_csv: Path, tmp_path: Path) -> None:
 
 
 def test_assistant_tool_writes_under_the_data_dir(demo_csv: Path, tmp_path: Path) -> None:
-    from assistant.registry import ToolContext, run_tool
     from assistant.settings import Settings
-    from assistant.tool_augment import TOOL_SPECS
+    from assistant.tools.augment import SPEC
+    from assistant.tools.base import ToolContext, run_tool
 
-    spec = {s.name: s for s in TOOL_SPECS}["augment_dataset"]
+    spec = SPEC
     data_dir = tmp_path / "data"
     ctx = ToolContext(settings=Settings(data_dir=data_dir), record_path=demo_csv)
     out = run_tool(ctx, spec, {"method": "gaussian_copula", "rows": 25, "seed": 0})

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from assistant.cli import app
+from cli.app import app
 from tests.proposer_standin import ncm_standin
 from tools.campaign.simulation import (
     expert_proposals,

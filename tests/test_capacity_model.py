@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from assistant.cli import app
+from cli.app import app
 from tools.domain.design_space import DesignSpace, design_space_from_dict
 from tools.domain.errors import ModelError
 from tools.domain.record import ExperimentRecord, record_from_rows, write_record

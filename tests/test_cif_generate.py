@@ -157,7 +157,7 @@ def runner() -> CliRunner:
 
 
 def test_cli_without_backend_names_the_settings(runner: CliRunner) -> None:
-    from assistant.cli import app
+    from cli.app import app
 
     res = runner.invoke(app, ["cif", "generate", "LiCoO2"])
     assert res.exit_code == 2
@@ -167,7 +167,7 @@ def test_cli_without_backend_names_the_settings(runner: CliRunner) -> None:
 
 def test_cli_with_a_scripted_model(runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import assistant.llm
-    from assistant.cli import app
+    from cli.app import app
 
     model = scripted(fenced(BAD), fenced(GOOD))
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-used")
@@ -184,7 +184,7 @@ def test_cli_with_a_scripted_model(runner: CliRunner, monkeypatch: pytest.Monkey
 
 
 def test_cli_offline_prototype(runner: CliRunner, isolated_data_dir: Path) -> None:
-    from assistant.cli import app
+    from cli.app import app
 
     res = runner.invoke(app, ["cif", "generate", "LiNi0.8Co0.1Mn0.1O2", "--offline-prototype", "--fast", "--json"])
     assert res.exit_code == 0, res.output
@@ -200,7 +200,7 @@ def test_cli_offline_prototype(runner: CliRunner, isolated_data_dir: Path) -> No
 
 @pytest.mark.slow
 def test_cli_offline_prototype_with_the_physical_check(runner: CliRunner) -> None:
-    from assistant.cli import app
+    from cli.app import app
 
     res = runner.invoke(app, ["cif", "generate", "LiFePO4", "--offline-prototype", "--json", "--relax-steps", "3"])
     assert res.exit_code == 0, res.output

@@ -229,7 +229,7 @@ def test_hull_estimate_in_the_report(potential: Any) -> None:
 
 
 def test_cli_runs_the_physical_check_unless_fast(potential: Any) -> None:
-    from assistant.cli import app
+    from cli.app import app
 
     runner = CliRunner()
     full = runner.invoke(app, ["validate-cif", str(DATA / "licoo2_r3m.cif"), "--json", "--relax-steps", "5"])
@@ -244,8 +244,9 @@ def test_cli_runs_the_physical_check_unless_fast(potential: Any) -> None:
 
 def test_assistant_tool_runs_the_physical_check_unless_told_not_to(potential: Any, tmp_path: Path) -> None:
     """A CIF pasted in the chat gets the same physical check as `matassist validate-cif`; physical=false skips it."""
-    from assistant.registry import ToolContext, build_registry, run_tool
     from assistant.settings import Settings
+    from assistant.tools import build_registry
+    from assistant.tools.base import ToolContext, run_tool
 
     spec = build_registry()["validate_cif"]
     ctx = ToolContext(settings=Settings(data_dir=tmp_path))

@@ -401,7 +401,7 @@ def runner() -> CliRunner:
 
 
 def test_cli_exit_codes_and_json(runner: CliRunner) -> None:
-    from assistant.cli import app
+    from cli.app import app
 
     ok = runner.invoke(app, ["validate-cif", str(DATA / "lifepo4_pnma.cif"), "--json", "--fast"])
     assert ok.exit_code == 0, ok.output
@@ -426,7 +426,7 @@ def test_cli_exit_codes_and_json(runner: CliRunner) -> None:
 
 
 def test_cli_rules_and_reference(runner: CliRunner) -> None:
-    from assistant.cli import app
+    from cli.app import app
 
     res = runner.invoke(app, ["validate-cif", str(DATA / "licoo2_p1.cif"), "--reference", str(DATA / "licoo2_r3m.cif"),
                               "--rules", "layered_limo2", "--json"])

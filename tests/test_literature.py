@@ -356,7 +356,7 @@ def fast_cli(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 
 
 def test_cli_search_ingests_starter_corpus_when_empty(fast_cli: CliRunner, isolated_data_dir: Path) -> None:
-    from assistant.cli import app
+    from cli.app import app
 
     result = fast_cli.invoke(app, ["knowledge", "search", "boric acid coating temperature", "--k", "2", "--json"])
     assert result.exit_code == 0, result.output
@@ -372,7 +372,7 @@ def test_cli_search_ingests_starter_corpus_when_empty(fast_cli: CliRunner, isola
 
 
 def test_cli_ingest_reports_and_fails_cleanly(fast_cli: CliRunner, tmp_path: Path) -> None:
-    from assistant.cli import app
+    from cli.app import app
 
     good = _md(tmp_path / "good.md", "# Note\n\nA cathode note.\n")
     bad = tmp_path / "bad.pdf"
@@ -395,7 +395,7 @@ def test_cli_ingest_reports_and_fails_cleanly(fast_cli: CliRunner, tmp_path: Pat
 
 def test_importing_the_tools_loads_no_heavy_library() -> None:
     code = (
-        "import sys, tools.literature.store, tools.literature.embeddings, assistant.commands.knowledge;"
+        "import sys, tools.literature.store, tools.literature.embeddings, cli.knowledge;"
         "heavy = [m for m in ('chromadb', 'torch', 'sentence_transformers', 'transformers', 'pypdf') if m in sys.modules];"
         "print(','.join(heavy))"
     )

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from assistant.cli import app
 from assistant.mp_key import resolve_mp_api_key
 from assistant.settings import Settings
+from cli.app import app
 from tests.mp_stub import API_KEY, DB_VERSION, StubMPServer
 from tools.domain.errors import MPAuthError, MPQueryError, MPResponseError, MPUnavailableError
 from tools.materials_project.client import (

@@ -10,8 +10,9 @@ import json
 from pathlib import Path
 
 from assistant.agent import make_langchain_tools
-from assistant.registry import ToolContext, build_registry
 from assistant.settings import Settings
+from assistant.tools import build_registry
+from assistant.tools.base import ToolContext
 
 GOLDEN = Path(__file__).parent / "data" / "tool_schemas.json"
 REQUIRED_NAMES = {

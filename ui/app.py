@@ -16,9 +16,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from assistant.registry import ToolOutput, run_tool
 from assistant.service import Assistant, AssistantReply
 from assistant.settings import Settings
+from assistant.tools.base import ToolOutput, run_tool
 from tools.domain.design_space import CategoryParameter, NumberParameter
 from tools.domain.errors import MatassistError
 from tools.domain.record import atomic_write_bytes, read_record
@@ -220,7 +220,7 @@ def _sidebar() -> None:
                                   type=["pdf", "md", "txt", "bib", "ris"], accept_multiple_files=True, key="lit_upload")
         fresh = [p for p in papers or [] if (p.name, p.size, "lit") not in state.uploads_seen]
         if fresh:
-            from assistant.tool_literature import ingest_documents
+            from assistant.tools.literature import ingest_documents
 
             for p in fresh:
                 state.uploads_seen.add((p.name, p.size, "lit"))

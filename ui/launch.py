@@ -22,7 +22,7 @@ def warm_up() -> None:
 
     import assistant.service  # noqa: F401
     import tools.plotting  # noqa: F401
-    from assistant.registry import build_registry
+    from assistant.tools import build_registry
 
     build_registry()
 

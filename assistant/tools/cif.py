@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from assistant.registry import ToolContext, ToolOutput, ToolSpec
+from assistant.tools.base import ToolContext, ToolOutput, tool_spec
 
 if TYPE_CHECKING:
     from tools.structures.validation import PhysicalCheckResult
@@ -60,6 +60,4 @@ def _physical_line(phys: PhysicalCheckResult) -> str:
     return f"Physical check: {phys.status} ({phys.reason or 'no reason given'})."
 
 
-TOOL_SPECS = [
-    ToolSpec(name="validate_cif", description=(ValidateCifInput.__doc__ or "").strip(), input_model=ValidateCifInput, run=_validate)
-]
+SPEC = tool_spec("validate_cif", ValidateCifInput, _validate)

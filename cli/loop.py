@@ -1,4 +1,4 @@
-"""`matassist propose`, `record` and `campaign`: the active-learning loop (registered from commands/model.py)."""
+"""`matassist propose`, `record` and `campaign`: the active-learning loop."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from assistant import paths
-from assistant.commands.common import (
+from cli.common import (
     JsonOpt,
     SpaceOpt,
     TargetOpt,
@@ -273,8 +273,8 @@ def campaign_cmd(
     out.print(f"({result.elapsed_s:.0f} s)")
 
 
-def register_loop(app: typer.Typer) -> None:
-    """Add `propose`, `record` and `campaign` to the app (called from commands/model.py's register)."""
+def register(app: typer.Typer) -> None:
+    """Add `propose`, `record` and `campaign`."""
     app.command("propose")(guarded(propose_cmd))
     app.command("record")(guarded(record_cmd))
     app.command("campaign")(guarded(campaign_cmd))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markdown import Markdown
 
-from assistant.commands.common import JsonOpt, emit_json, err, guarded, out, parse_fixed, settings
+from cli.common import JsonOpt, emit_json, err, guarded, out, parse_fixed, settings
 from tools.domain.errors import MatassistError
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Propose runs and draft a plan the lab can run: Markdown plan, run list and results template (CSV)."""
-        from assistant.registry import call_tool
+        from assistant.tools.base import call_tool
 
         fixed = parse_fixed(fix)
         assistant = _assistant(data, verbose=not as_json)

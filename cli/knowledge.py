@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from assistant.commands.common import JsonOpt, emit_json, err, guarded, out, settings
+from cli.common import JsonOpt, emit_json, err, guarded, out, settings
 from tools.domain.errors import MatassistError
 
 knowledge_app = typer.Typer(

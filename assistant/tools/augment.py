@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from assistant.registry import ToolContext, ToolOutput, ToolSpec, record_note
+from assistant.tools.base import ToolContext, ToolOutput, record_note, tool_spec
 
 
 class AugmentDatasetInput(BaseModel):
@@ -98,11 +98,4 @@ def _augment(ctx: ToolContext, args: AugmentDatasetInput) -> ToolOutput:
     )
 
 
-TOOL_SPECS = [
-    ToolSpec(
-        name="augment_dataset",
-        description=(AugmentDatasetInput.__doc__ or "").strip(),
-        input_model=AugmentDatasetInput,
-        run=_augment,
-    )
-]
+SPEC = tool_spec("augment_dataset", AugmentDatasetInput, _augment)

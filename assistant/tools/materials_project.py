@@ -7,8 +7,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.mp_key import resolve_mp_api_key
-from assistant.registry import ToolContext, ToolOutput, ToolSpec
 from assistant.settings import Settings
+from assistant.tools.base import ToolContext, ToolOutput, tool_spec
 from tools.domain.errors import MatassistError
 from tools.materials_project.client import (
     DEFAULT_ENDPOINT,
@@ -95,11 +95,4 @@ def _query_mp(ctx: ToolContext, args: QueryMaterialsProjectInput) -> ToolOutput:
     )
 
 
-TOOL_SPECS = [
-    ToolSpec(
-        name="query_materials_project",
-        description=(QueryMaterialsProjectInput.__doc__ or "").strip(),
-        input_model=QueryMaterialsProjectInput,
-        run=_query_mp,
-    )
-]
+SPEC = tool_spec("query_materials_project", QueryMaterialsProjectInput, _query_mp)

@@ -1,45 +1,16 @@
-"""The `matassist` command line: one Typer app composed from the command modules."""
+"""`matassist demo`: the main job on the embedded defaults (simulate, profile, fit, propose, plan)."""
 
 from __future__ import annotations
 
-import importlib
-import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from assistant.commands.common import (
-    JsonOpt,
-    emit_json,
-    err,
-    guarded,
-    out,
-    proposals_table,
-    settings,
-)
-from assistant.commands.dataset import dataset_app, print_profile, space_app, write_demo
-
-COMMAND_MODULES: tuple[str, ...] = ("model", "knowledge", "mp", "assist", "cif", "ui", "augment")
-
-app = typer.Typer(
-    name="matassist",
-    help="Battery-cathode research assistant: experiment records, capacity model, proposals, CIF checks, literature.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-app.add_typer(dataset_app, name="dataset")
-app.add_typer(space_app, name="space")
-
-# Each capability's commands live in their own module with a `register(app)` function.
-for _module in COMMAND_MODULES:
-    importlib.import_module(f"assistant.commands.{_module}").register(app)
+from cli.common import JsonOpt, emit_json, err, guarded, out, proposals_table, settings
+from cli.dataset import print_profile, write_demo
 
 
-@app.command("demo")
-@guarded
 def demo(
     out_dir: Annotated[Path | None, typer.Option("--out-dir", help="folder for the demo outputs; default <data dir>/demo")] = None,
     seed: Annotated[int, typer.Option(help="random seed of the virtual lab")] = 7,
@@ -48,7 +19,8 @@ def demo(
     as_json: JsonOpt = False,
 ) -> None:
     """The main job on embedded defaults: simulate the record, profile its biases, fit the model, propose and plan."""
-    from assistant.registry import ToolContext, build_registry, call_tool
+    from assistant.tools import build_registry
+    from assistant.tools.base import ToolContext, call_tool
     from tools.data.profile import profile_record
     from tools.domain.record import read_record
     from tools.plotting import plot_profile
@@ -88,19 +60,6 @@ def demo(
               f"{csv_path} --results <filled template>`; `matassist ui` for the chat in the browser")
 
 
-def main() -> None:
-    """Console entry point: user errors exit 2 with a message; nothing prints a traceback unless MATASSIST_DEBUG=1."""
-    try:
-        app()
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
-    except Exception as exc:  # last line of defence: report, never dump a traceback on a user
-        if os.environ.get("MATASSIST_DEBUG"):
-            raise
-        typer.echo(f"internal error: {type(exc).__name__}: {exc} (set MATASSIST_DEBUG=1 for the traceback)", err=True)
-        sys.exit(1)
-
-
-if __name__ == "__main__":
-    main()
+def register(app: typer.Typer) -> None:
+    """Add `demo`."""
+    app.command("demo")(guarded(demo))

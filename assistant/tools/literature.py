@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from assistant.registry import ToolContext, ToolOutput, ToolSpec
 from assistant.settings import Settings
+from assistant.tools.base import ToolContext, ToolOutput, tool_spec
 
 _STORES: dict[str, Any] = {}
 _LOCK = threading.Lock()
@@ -68,6 +68,4 @@ def _search(ctx: ToolContext, args: SearchLiteratureInput) -> ToolOutput:
     )
 
 
-TOOL_SPECS = [
-    ToolSpec(name="search_literature", description=(SearchLiteratureInput.__doc__ or "").strip(), input_model=SearchLiteratureInput, run=_search)
-]
+SPEC = tool_spec("search_literature", SearchLiteratureInput, _search)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from assistant.commands.common import (
+from cli.common import (
     JsonOpt,
     SpaceOpt,
     TargetOpt,
@@ -21,7 +21,7 @@ from assistant.commands.common import (
     settings,
 )
 from tools.domain.design_space import CategoryParameter, format_value, load_design_space
-from tools.domain.errors import DataFileError, MatassistError
+from tools.domain.errors import DataFileError
 
 if TYPE_CHECKING:  # pandas and SQLAlchemy load inside the commands that use them: --help stays quick
     from tools.data.profile import DatasetProfile
@@ -270,4 +270,7 @@ def space_infer(
             out.print(f"wrote {out_path}")
 
 
-__all__ = ["dataset_app", "space_app", "write_demo", "MatassistError"]
+def register(app: typer.Typer) -> None:
+    """Add the `dataset` and `space` command groups."""
+    app.add_typer(dataset_app, name="dataset")
+    app.add_typer(space_app, name="space")

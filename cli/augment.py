@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from assistant.commands.common import (
+from cli.common import (
     JsonOpt,
     SpaceOpt,
     TargetOpt,

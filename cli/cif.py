@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from assistant.commands.common import JsonOpt, emit_json, guarded, out, settings
+from cli.common import JsonOpt, emit_json, guarded, out, settings
 from tools.domain.errors import DataFileError
 from tools.structures.validation import DEFAULT_RELAX_STEPS
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from assistant.commands.common import (
+from cli.common import (
     JsonOpt,
     SpaceOpt,
     TargetOpt,
@@ -124,7 +124,3 @@ def _comparison(record: Any, path: Path, seed: int, n_iter: int, quiet: bool) ->
 def register(app: typer.Typer) -> None:
     """Add the model commands to the main app."""
     app.command("train")(guarded(train))
-    # propose, record, campaign (the active-learning loop) live in commands/loop.py
-    from assistant.commands.loop import register_loop
-
-    register_loop(app)

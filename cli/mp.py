@@ -12,8 +12,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from assistant.commands.common import JsonOpt, emit_json, err, guarded, out, settings
-from assistant.tool_mp import make_mp_client
+from assistant.tools.materials_project import make_mp_client
+from cli.common import JsonOpt, emit_json, err, guarded, out, settings
 from tools.materials_project.client import (
     DEFAULT_ENDPOINT,
     ElectrodeQuery,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def streamlit_command(extra: list[str]) -> list[str]:

@@ -1,1 +1,0 @@
-"""CLI command groups; each module registers its commands on the Typer app in `assistant.cli`."""

@@ -1,0 +1,147 @@
+"""What every assistant tool shares: the per-conversation context, the output, the spec, and how a tool runs.
+
+Each tool (one module in this package) has an input model (what the LLM sees as its JSON
+schema, pinned by a golden test) and a function taking the session's ToolContext and that
+input, returning a ToolOutput: a Markdown summary for people and models, JSON data, sources
+and files. User-caused problems raise MatassistError; `run_tool` turns them into an error
+ToolOutput so an agent can read the message and correct itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from assistant.paths import model_folder
+from assistant.settings import Settings
+from tools.domain.design_space import DesignSpace, load_design_space
+from tools.domain.errors import MatassistError
+
+if TYPE_CHECKING:  # pandas loads with the first tool that reads a record
+    from tools.domain.record import ExperimentRecord
+
+DEMO_RECORD = Path(str(resources.files("knowledge") / "demo" / "ncm_demo.csv"))
+
+
+class ToolOutput(BaseModel):
+    """What a tool hands back: text for the conversation, data for programs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ok: bool = Field(default=True, description="False when the tool refused or failed")
+    summary: str = Field(description="Markdown summary of the result, every number taken from `data`")
+    data: dict[str, Any] = Field(default_factory=dict, description="the result as JSON")
+    sources: list[str] = Field(default_factory=list, description="where the facts come from (files, citations, databases)")
+    files: list[str] = Field(default_factory=list, description="files written (plots, plans, templates)")
+
+
+@dataclass
+class ToolContext:
+    """Per-conversation state the tools share: settings, the active record, the last proposals."""
+
+    settings: Settings
+    record_path: Path | None = None
+    space_name: str | None = None
+    attachments: list[Path] = field(default_factory=list)
+    last_proposals: Any = None
+    last_fixed: dict[str, Any] = field(default_factory=dict)
+    progress: Callable[[str], None] | None = None
+    _record_cache: tuple[tuple[str, int, int, str], ExperimentRecord] | None = None
+
+    @property
+    def active_record_path(self) -> Path:
+        """The record the user chose, else the shipped (simulated) demo record."""
+        return self.record_path or DEMO_RECORD
+
+    @property
+    def using_demo(self) -> bool:
+        """True when no record was chosen and the simulated demo record stands in."""
+        return self.record_path is None
+
+    def space(self) -> DesignSpace:
+        """The design space of the active record."""
+        return load_design_space(self.space_name or self.settings.design_space)
+
+    def record(self) -> ExperimentRecord:
+        """Load and validate the active record (cached while the file is unchanged)."""
+        from tools.domain.record import read_record
+
+        path = self.active_record_path
+        try:
+            stat = path.stat()
+        except OSError:
+            return read_record(path, space=self.space())  # raises the clear "no such file" error
+        key = (str(path), stat.st_mtime_ns, stat.st_size, self.space_name or self.settings.design_space)
+        if self._record_cache is None or self._record_cache[0] != key:
+            self._record_cache = (key, read_record(path, space=self.space()))
+        return self._record_cache[1]
+
+    def note(self, message: str) -> None:
+        """Report progress of long work, when someone listens."""
+        if self.progress is not None:
+            self.progress(message)
+
+    def output_dir(self, kind: str) -> Path:
+        """A folder in the data directory for files a tool writes."""
+        folder = self.settings.ensure_data_dir() / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """One registered tool."""
+
+    name: str
+    description: str
+    input_model: type[BaseModel]
+    run: Callable[[ToolContext, Any], ToolOutput]
+
+
+def record_note(ctx: ToolContext) -> str:
+    """One line saying which record the answer rests on."""
+    if ctx.using_demo:
+        return "Record: the built-in demo record (652 runs, SIMULATED by the virtual lab, not measurements). Attach your own CSV to use real data."
+    return f"Record: {ctx.active_record_path}"
+
+
+def model_for(ctx: ToolContext, record: ExperimentRecord) -> Any:
+    """The capacity model of the active record, fitted once and reused while the record is unchanged."""
+    from tools.modelling.capacity_model import load_or_fit
+
+    folder = model_folder(ctx.settings, record)
+    ctx.note("loading or fitting the capacity model")
+    model, reused = load_or_fit(record, folder)
+    ctx.note("model reused" if reused else "model fitted")
+    return model
+
+
+def tool_spec(name: str, input_model: type[BaseModel], run: Callable[[ToolContext, Any], ToolOutput]) -> ToolSpec:
+    """A ToolSpec whose description is the input model's docstring (what the LLM reads)."""
+    return ToolSpec(name=name, description=(input_model.__doc__ or name).strip(), input_model=input_model, run=run)
+
+
+def call_tool(ctx: ToolContext, spec: ToolSpec, arguments: dict[str, Any]) -> ToolOutput:
+    """Run a tool for a command line: its error comes back as a MatassistError, not an error output."""
+    output = run_tool(ctx, spec, arguments)
+    if not output.ok:
+        raise MatassistError(output.summary.removeprefix("error: "))
+    return output
+
+
+def run_tool(ctx: ToolContext, spec: ToolSpec, arguments: dict[str, Any]) -> ToolOutput:
+    """Validate arguments and run a tool; user-caused problems come back as an error ToolOutput."""
+    try:
+        args = spec.input_model.model_validate(arguments)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'input'}: {e['msg']}" for e in err.errors())
+        return ToolOutput(ok=False, summary=f"error: invalid arguments for {spec.name}: {problems}", data={"error": problems})
+    try:
+        return spec.run(ctx, args)
+    except MatassistError as err:
+        return ToolOutput(ok=False, summary=f"error: {err}", data={"error": str(err)})
