@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from rich.console import Console
 
 from assistant.settings import Settings, get_settings
-from tools.domain.design_space import DesignSpace, format_value, load_design_space
+from tools.domain.design_space import DesignSpace, load_design_space
 from tools.domain.errors import MatassistError
 
 if TYPE_CHECKING:  # pandas and SQLAlchemy load only in the commands that need them
@@ -115,27 +115,3 @@ def load_record(path: Path, space: str | None, target: str | None) -> Experiment
     from tools.domain.record import read_record  # pandas: only for commands that read a record
 
     return read_record(path, space=resolve_space(space, target), target=target)
-
-
-def proposals_table(data: dict[str, Any]) -> Any:
-    """Proposals as a terminal table: one column per proposal, one row per quantity or varied parameter."""
-    from rich.table import Table
-
-    proposals = data.get("proposals", [])
-    table = Table(title=f"{len(proposals)} proposals", show_lines=False)
-    table.add_column("", style="bold")
-    for i in range(len(proposals)):
-        table.add_column(f"#{i + 1}", justify="right")
-    table.add_row("reason", *[str(p["reason"]) for p in proposals])
-    table.add_row("predicted mAh/g", *[f"{p['predicted_mah_g']:.1f}" for p in proposals])
-    table.add_row("+/- mAh/g", *[f"{p['uncertainty_mah_g']:.1f}" for p in proposals])
-    table.add_row("P(fail)", *[f"{p['failure_probability']:.2f}" for p in proposals])
-    names = list(proposals[0]["params"]) if proposals else []
-    for name in names:
-        values = [p["params"][name] for p in proposals]
-        if len({str(v) for v in values}) > 1:
-            table.add_row(name, *[format_value(v) for v in values])
-    same = [f"{n} = {proposals[0]['params'][n]}" for n in names if len({str(p['params'][n]) for p in proposals}) == 1]
-    if same:
-        table.caption = "same in every proposal: " + ", ".join(same)
-    return table

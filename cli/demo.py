@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from cli.common import JsonOpt, emit_json, err, guarded, out, proposals_table, settings
+from assistant.rendering import proposals
+from cli.common import JsonOpt, emit_json, err, guarded, out, settings
 from cli.dataset import print_profile, write_demo
 
 
@@ -50,7 +51,7 @@ def demo(
     out.print(f"demo record: {csv_path}")
     print_profile(profile, plots)
     out.print()
-    out.print(proposals_table(proposed.data))
+    out.print(proposals.rich_table(proposed.data))
     incumbent = proposed.data.get("incumbent_mah_g")
     if incumbent is not None:
         out.print(f"best measured run at ni = {ni:g} in the record: {incumbent:.1f} mAh/g")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from assistant import paths
+from assistant.rendering import proposals
 from cli.common import (
     JsonOpt,
     SpaceOpt,
@@ -22,35 +21,16 @@ from cli.common import (
     parse_fixed,
     settings,
 )
-from tools.domain.design_space import format_value
 from tools.domain.errors import MatassistError
 
 if TYPE_CHECKING:
-    from tools.domain.record import ExperimentRecord
+    pass
 
 FixOpt = Annotated[
     list[str] | None,
     typer.Option("--fix", help="hold a parameter at a value, NAME=VALUE (repeatable), e.g. --fix ni=0.94 --fix atmosphere=air"),
 ]
 DataOpt = Annotated[Path, typer.Option("--data", help="experiment record CSV")]
-
-
-def model_folder(record: ExperimentRecord) -> Path:
-    """Where the model fitted on this record lives (shared with `train` and the assistant)."""
-    return paths.model_folder(settings(), record)
-
-
-def _changes(params: dict[str, Any], base: dict[str, Any]) -> str:
-    parts = []
-    for name, value in params.items():
-        old = base.get(name)
-        if isinstance(value, float) and isinstance(old, float | int):
-            same = math.isclose(value, float(old), rel_tol=0, abs_tol=1e-9)
-        else:
-            same = value == old
-        if not same:
-            parts.append(f"{name} {format_value(old)}->{format_value(value)}")
-    return ", ".join(parts) or "(none)"
 
 
 def propose_cmd(
@@ -67,41 +47,41 @@ def propose_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Propose the next experiments: a particle swarm on the model's mean, uncertainty and failure risk."""
+    from assistant.tools import build_registry
+    from assistant.tools.base import ToolContext, call_tool
     from tools.campaign.simulation import next_shot_label
     from tools.domain.record import atomic_write_text
-    from tools.modelling import capacity_model as cm
-    from tools.proposer.swarm import plot_convergence, proposals_frame, propose
+    from tools.proposer.swarm import plot_convergence, proposals_frame
 
-    record = load_record(data, space, target)
-    # check the fixed values before the (slow) model fit: unknown names, steps, feasibility
-    fixed_space = record.space.with_fixed(parse_fixed(fix))
-    folder = model_folder(record)
-    model, reused = cm.load_or_fit(record, folder, seed=seed)
-    result = propose(model, record, fixed_space.fixed, n=n, seed=seed, iterations=iterations, particles=particles)
+    record = load_record(data, space, target)  # a bad record stops here, before anything is fitted
+    ctx = ToolContext(settings=settings(), record_path=data, space_name=space, target=target,
+                      proposer_overrides={"iterations": iterations, "particles": particles})
+    call_tool(ctx, build_registry()["propose_conditions"], {"fixed": parse_fixed(fix), "n": n, "seed": seed})
+    result, used = ctx.last_proposals, ctx.last_model
+    assert result is not None and used is not None
     plot_path = plot or settings().ensure_data_dir() / "plots" / f"convergence-{data.stem}.png"
     plot_path.parent.mkdir(parents=True, exist_ok=True)
     plot_convergence(result, plot_path)
     shot = next_shot_label(record)
     if out_csv is not None:
         atomic_write_text(out_csv, proposals_frame(result, record.space, shot=shot).to_csv(index=False, lineterminator="\n"))
-    meta = model.metadata
-    model_info = {
-        "folder": str(folder),
-        "reused": reused,
-        "n_train": meta.n_train,
-        "n_failed": meta.n_failed,
-        "n_members": meta.n_members,
-        "has_failure_model": meta.has_failure_model,
-        "metrics": meta.metrics,
-        "trained_at": meta.trained_at,
-    }
+    meta = used.model.metadata
     if as_json:
         payload = result.model_dump(mode="json")
         emit_json(
             {
                 "proposals": payload["proposals"],
                 "fixed": payload["fixed"],
-                "model": model_info,
+                "model": {
+                    "folder": str(used.folder),
+                    "reused": used.reused,
+                    "n_train": meta.n_train,
+                    "n_failed": meta.n_failed,
+                    "n_members": meta.n_members,
+                    "has_failure_model": meta.has_failure_model,
+                    "metrics": meta.metrics,
+                    "trained_at": meta.trained_at,
+                },
                 "incumbent_mah_g": result.incumbent_mah_g,
                 "next_shot": shot,
                 "convergence": {"best_acquisition": result.convergence, "plot": str(plot_path)},
@@ -115,26 +95,12 @@ def propose_cmd(
         )
         return
     by_id = {str(r["experiment_id"]): r for r in record.frame[[*record.space.names, "experiment_id"]].to_dict("records")}
-    fixed_txt = ", ".join(f"{k}={format_value(v)}" for k, v in result.fixed.items()) or "nothing"
-    out.print(f"[bold]{n} proposals[/] for {data} (fixed: {fixed_txt}); model {'reused' if reused else 'trained'} in {folder}")
+    out.print(f"[bold]{n} proposals[/] for {data}; model {'reused' if used.reused else 'trained'} in {used.folder}")
     if not meta.has_failure_model:
         out.print(f"[yellow]{meta.failure_model_note}[/]")
     if result.incumbent_mah_g is not None:
         out.print(f"best measured run with these fixed values: {result.incumbent_mah_g:.2f} {record.space.target.unit}")
-    table = Table(show_lines=True)
-    for col in ("#", "reason", "predicted", "+/-", "P(fail)", "distance", "changes vs nearest record run"):
-        table.add_column(col, justify="left" if col in {"reason", "changes vs nearest record run"} else "right")
-    for i, prop in enumerate(result.proposals, 1):
-        table.add_row(
-            str(i),
-            prop.reason,
-            f"{prop.predicted_mah_g:.1f}",
-            f"{prop.uncertainty_mah_g:.1f}",
-            f"{prop.failure_probability:.2f}",
-            f"{prop.distance_to_record:.2f}",
-            f"{prop.nearest_run}: {_changes(prop.params, by_id.get(prop.nearest_run, {}))}",
-        )
-    out.print(table)
+    out.print(proposals.rich_table(result.model_dump(mode="json"), record_runs=by_id))
     out.print(
         f"swarm: {result.settings.iterations} iterations x {result.settings.particles} particles, "
         f"{result.distinct_candidates} distinct candidates, {result.elapsed_s:.1f} s; convergence plot: {plot_path}"

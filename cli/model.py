@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from assistant.paths import model_folder
 from cli.common import (
     JsonOpt,
     SpaceOpt,
@@ -49,8 +50,7 @@ def train(
     iters = cm.DEFAULT_N_ITER if n_iter is None else n_iter
     if iters < 1:
         raise ModelError("--n-iter must be at least 1")
-    data_hash = record.data_hash()
-    folder = out_dir or settings().ensure_data_dir() / "models" / data_hash[:12]
+    folder = out_dir or model_folder(settings(), record)
     folder.mkdir(parents=True, exist_ok=True)
     report, cmp_reused = _comparison(record, folder / cm.COMPARISON_FILE, seed, iters, quiet=as_json)
     model, model_reused = cm.load_or_fit(record, folder, seed=seed, hyperparameters=report.chosen_params)

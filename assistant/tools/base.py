@@ -41,15 +41,29 @@ class ToolOutput(BaseModel):
 
 
 @dataclass
+class ModelUse:
+    """The capacity model a tool used: where it lives and whether it was reused or fitted."""
+
+    model: Any
+    folder: Path
+    reused: bool
+
+
+@dataclass
 class ToolContext:
     """Per-conversation state the tools share: settings, the active record, the last proposals."""
 
     settings: Settings
     record_path: Path | None = None
     space_name: str | None = None
+    target: str | None = None
+    """When set, the design space is inferred from the record with this column as the target."""
     attachments: list[Path] = field(default_factory=list)
     last_proposals: Any = None
     last_fixed: dict[str, Any] = field(default_factory=dict)
+    last_model: ModelUse | None = None
+    proposer_overrides: dict[str, Any] = field(default_factory=dict)
+    """Swarm settings (iterations, particles) the command line may set; the LLM cannot."""
     progress: Callable[[str], None] | None = None
     _record_cache: tuple[tuple[str, int, int, str], ExperimentRecord] | None = None
 
@@ -65,6 +79,8 @@ class ToolContext:
 
     def space(self) -> DesignSpace:
         """The design space of the active record."""
+        if self.target is not None:
+            return self.record().space
         return load_design_space(self.space_name or self.settings.design_space)
 
     def record(self) -> ExperimentRecord:
@@ -72,13 +88,14 @@ class ToolContext:
         from tools.domain.record import read_record
 
         path = self.active_record_path
+        space = None if self.target is not None else self.space()
         try:
             stat = path.stat()
         except OSError:
-            return read_record(path, space=self.space())  # raises the clear "no such file" error
-        key = (str(path), stat.st_mtime_ns, stat.st_size, self.space_name or self.settings.design_space)
+            return read_record(path, space=space, target=self.target)  # raises the clear "no such file" error
+        key = (str(path), stat.st_mtime_ns, stat.st_size, self.target or self.space_name or self.settings.design_space)
         if self._record_cache is None or self._record_cache[0] != key:
-            self._record_cache = (key, read_record(path, space=self.space()))
+            self._record_cache = (key, read_record(path, space=space, target=self.target))
         return self._record_cache[1]
 
     def note(self, message: str) -> None:
@@ -110,14 +127,15 @@ def record_note(ctx: ToolContext) -> str:
     return f"Record: {ctx.active_record_path}"
 
 
-def model_for(ctx: ToolContext, record: ExperimentRecord) -> Any:
+def model_for(ctx: ToolContext, record: ExperimentRecord, seed: int = 0) -> Any:
     """The capacity model of the active record, fitted once and reused while the record is unchanged."""
     from tools.modelling.capacity_model import load_or_fit
 
     folder = model_folder(ctx.settings, record)
     ctx.note("loading or fitting the capacity model")
-    model, reused = load_or_fit(record, folder)
+    model, reused = load_or_fit(record, folder, seed=seed)
     ctx.note("model reused" if reused else "model fitted")
+    ctx.last_model = ModelUse(model=model, folder=folder, reused=reused)
     return model
 
 

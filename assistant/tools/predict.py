@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.tools.base import ToolContext, ToolOutput, model_for, record_note, tool_spec
 from tools.domain.design_space import format_value
-from tools.domain.errors import MatassistError
 
 
 class PredictCapacityInput(BaseModel):
@@ -26,49 +23,25 @@ class PredictCapacityInput(BaseModel):
 
 
 def _run(ctx: ToolContext, args: PredictCapacityInput) -> ToolOutput:
-    import pandas as pd
+    from tools.modelling.prediction import complete_conditions, predict_conditions
 
     record = ctx.record()
-    space = record.space
-    for name in args.conditions:
-        space.parameter(name)  # unknown names -> DesignSpaceError with a suggestion
-    ok = record.ok_runs
-    if args.base_experiment_id is not None:
-        base_rows = record.frame[record.frame["experiment_id"] == args.base_experiment_id]
-        if base_rows.empty:
-            raise MatassistError(f"no run with experiment_id '{args.base_experiment_id}' in the record")
-        base = base_rows.iloc[0]
-    else:
-        candidates = ok
-        for name in ("ni", "co", "mn"):
-            if name in args.conditions and name in ok:
-                candidates = candidates[(candidates[name] - float(args.conditions[name])).abs() < 1e-9]
-        base = (candidates if not candidates.empty else ok).sort_values(record.target).iloc[-1]
-    row: dict[str, Any] = {n: base[n] for n in space.names}
-    row.update(args.conditions)
-    if "ni" in args.conditions and "mn" in space.names and "co" in space.names and "mn" not in args.conditions:
-        row["mn"] = round(1.0 - float(row["ni"]) - float(row["co"]), 6)
-    row.update(space.conditional_values(row))
-    problems = space.row_problems(row)
-    if problems:
-        raise MatassistError("these conditions are not valid: " + "; ".join(f"{c}: {m}" for c, m in problems))
-    model = model_for(ctx, record)
-    frame = pd.DataFrame([row])
-    mean, std = model.predict(frame)
-    p_fail = float(model.failure_probability(frame)[0])
-    changed = {k: row[k] for k in space.names if str(row[k]) != str(base[k])}
+    completed = complete_conditions(record, args.conditions, args.base_experiment_id)  # checked before any model fit
+    prediction = predict_conditions(model_for(ctx, record), completed)
+    base_measured = "no capacity measured" if completed.base_measured is None else f"{completed.base_measured:.1f} mAh/g measured"
     summary = (
-        f"Predicted initial discharge capacity: {mean[0]:.1f} +/- {std[0]:.1f} mAh/g (ensemble mean and spread); "
-        f"predicted failure probability {p_fail:.2f}.\n\n"
-        f"Starting from run {base['experiment_id']} ({base[record.target]:.1f} mAh/g measured) with "
-        + (", ".join(f"{k} = {format_value(v)}" for k, v in changed.items()) or "no changes")
+        f"Predicted initial discharge capacity: {prediction.predicted_mah_g:.1f} +/- {prediction.uncertainty_mah_g:.1f} mAh/g "
+        f"(ensemble mean and spread); predicted failure probability {prediction.failure_probability:.2f}.\n\n"
+        f"Starting from run {completed.base_experiment_id} ({base_measured}) with "
+        + (", ".join(f"{k} = {format_value(v)}" for k, v in completed.changed.items()) or "no changes")
         + ".\n\n"
         + record_note(ctx)
     )
     return ToolOutput(
         summary=summary,
-        data={"params": {k: row[k] for k in space.names}, "predicted_mah_g": float(mean[0]), "uncertainty_mah_g": float(std[0]),
-              "failure_probability": p_fail, "base_experiment_id": str(base["experiment_id"])},
+        data={"params": completed.params, "predicted_mah_g": prediction.predicted_mah_g,
+              "uncertainty_mah_g": prediction.uncertainty_mah_g, "failure_probability": prediction.failure_probability,
+              "base_experiment_id": completed.base_experiment_id},
         sources=[str(ctx.active_record_path)],
     )
 

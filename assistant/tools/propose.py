@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from assistant.rendering import proposals
 from assistant.tools.base import ToolContext, ToolOutput, model_for, record_note, tool_spec
-from tools.domain.design_space import format_value
 
 
 class ProposeConditionsInput(BaseModel):
@@ -26,32 +26,15 @@ def _run(ctx: ToolContext, args: ProposeConditionsInput) -> ToolOutput:
 
     record = ctx.record()
     record.space.with_fixed(args.fixed)  # a bad request fails here, before any model is fitted
-    model = model_for(ctx, record)
+    model = model_for(ctx, record, seed=args.seed)
     ctx.note(f"searching the design space with a particle swarm for {args.n} proposals")
-    result = propose(model, record, fixed=args.fixed, n=args.n, seed=args.seed)
+    result = propose(model, record, fixed=args.fixed, n=args.n, seed=args.seed, **ctx.proposer_overrides)
     ctx.last_proposals = result
     ctx.last_fixed = dict(result.fixed)
-    space = record.space
-    varied = [n for n in space.names if n not in result.fixed and len({str(p.params[n]) for p in result.proposals}) > 1]
-    lines = [
-        f"{len(result.proposals)} proposals with {', '.join(f'{k} = {format_value(v)}' for k, v in result.fixed.items()) or 'nothing fixed'}"
-        + (f"; best measured run under these values: {result.incumbent_mah_g:.1f} mAh/g." if result.incumbent_mah_g is not None else "."),
-        "",
-        "| # | reason | predicted (mAh/g) | +/- | P(fail) | " + " | ".join(varied) + " |",
-        "|---|---|---|---|---|" + "---|" * len(varied),
-    ]
-    for i, p in enumerate(result.proposals, start=1):
-        cells = " | ".join(format_value(p.params[n]) for n in varied)
-        lines.append(
-            f"| {i} | {p.reason} | {p.predicted_mah_g:.1f} | {p.uncertainty_mah_g:.1f} | {p.failure_probability:.2f} | {cells} |"
-        )
-    same = {n: result.proposals[0].params[n] for n in space.names if n not in varied} if result.proposals else {}
-    if same:
-        lines += ["", "Same in every proposal: " + ", ".join(f"{k} = {format_value(v)}" for k, v in same.items()) + "."]
-    lines += ["", record_note(ctx)]
+    data = result.model_dump(mode="json", exclude={"convergence"})
     return ToolOutput(
-        summary="\n".join(lines),
-        data=result.model_dump(mode="json", exclude={"convergence"}) | {"convergence_last": result.convergence[-1:] if result.convergence else []},
+        summary=proposals.markdown(data) + "\n\n" + record_note(ctx),
+        data=data | {"convergence_last": result.convergence[-1:] if result.convergence else []},
         sources=[str(ctx.active_record_path)],
     )
 

@@ -1,0 +1,122 @@
+"""Proposals of the particle swarm as Markdown (chat), a rich table (terminal) and a frame (UI, CSV)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from tools.domain.design_space import format_value
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.table import Table
+
+
+def _proposals(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return list(data.get("proposals", []))
+
+
+def varied_parameters(proposals: Sequence[Mapping[str, Any]], fixed: Mapping[str, Any] | None = None) -> list[str]:
+    """Parameters that take more than one value across the batch, in design-space order."""
+    if not proposals:
+        return []
+    held = set(fixed or {})
+    names = list(proposals[0]["params"])
+    return [n for n in names if n not in held and len({str(p["params"][n]) for p in proposals}) > 1]
+
+
+def same_everywhere(proposals: Sequence[Mapping[str, Any]], varied: Sequence[str]) -> dict[str, Any]:
+    """Parameters with one value in every proposal (held fixed or not varied by the swarm)."""
+    if not proposals:
+        return {}
+    return {n: v for n, v in proposals[0]["params"].items() if n not in varied}
+
+
+def headline(data: Mapping[str, Any]) -> str:
+    """'N proposals with ni = 0.94; best measured run under these values: 218.3 mAh/g.'"""
+    fixed = data.get("fixed") or {}
+    held = ", ".join(f"{k} = {format_value(v)}" for k, v in fixed.items()) or "nothing fixed"
+    incumbent = data.get("incumbent_mah_g")
+    tail = f"; best measured run under these values: {incumbent:.1f} mAh/g." if incumbent is not None else "."
+    return f"{len(_proposals(data))} proposals with {held}{tail}"
+
+
+def markdown(data: Mapping[str, Any]) -> str:
+    """The batch as a Markdown table of the varied parameters, with the shared values below it."""
+    proposals = _proposals(data)
+    varied = varied_parameters(proposals, data.get("fixed"))
+    lines = [
+        headline(data),
+        "",
+        "| # | reason | predicted (mAh/g) | +/- | P(fail) | " + " | ".join(varied) + " |",
+        "|---|---|---|---|---|" + "---|" * len(varied),
+    ]
+    for i, p in enumerate(proposals, start=1):
+        cells = " | ".join(format_value(p["params"][n]) for n in varied)
+        lines.append(
+            f"| {i} | {p['reason']} | {p['predicted_mah_g']:.1f} | {p['uncertainty_mah_g']:.1f} | {p['failure_probability']:.2f} | {cells} |"
+        )
+    same = same_everywhere(proposals, varied)
+    if same:
+        lines += ["", "Same in every proposal: " + ", ".join(f"{k} = {format_value(v)}" for k, v in same.items()) + "."]
+    return "\n".join(lines)
+
+
+def changes(params: Mapping[str, Any], base: Mapping[str, Any]) -> str:
+    """'calcination_temp_c 770->760, dopant_nb 0->0.002': what a proposal changes against a record run."""
+    parts = []
+    for name, value in params.items():
+        old = base.get(name)
+        if isinstance(value, float) and isinstance(old, float | int):
+            same = math.isclose(value, float(old), rel_tol=0, abs_tol=1e-9)
+        else:
+            same = value == old
+        if not same:
+            parts.append(f"{name} {format_value(old)}->{format_value(value)}")
+    return ", ".join(parts) or "(none)"
+
+
+def rich_table(data: Mapping[str, Any], record_runs: Mapping[str, Mapping[str, Any]] | None = None) -> Table:
+    """The batch for a terminal: one column per proposal, one row per quantity or varied parameter.
+
+    With `record_runs` (experiment_id -> row) a last row says what each proposal changes
+    against its nearest record run.
+    """
+    from rich.table import Table
+
+    proposals = _proposals(data)
+    varied = varied_parameters(proposals, data.get("fixed"))
+    table = Table(title=f"{len(proposals)} proposals", show_lines=False)
+    table.add_column("", style="bold")
+    for i in range(len(proposals)):
+        table.add_column(f"#{i + 1}", justify="right")
+    table.add_row("reason", *[str(p["reason"]) for p in proposals])
+    table.add_row("predicted mAh/g", *[f"{p['predicted_mah_g']:.1f}" for p in proposals])
+    table.add_row("+/- mAh/g", *[f"{p['uncertainty_mah_g']:.1f}" for p in proposals])
+    table.add_row("P(fail)", *[f"{p['failure_probability']:.2f}" for p in proposals])
+    table.add_row("distance to record", *[f"{p['distance_to_record']:.2f}" for p in proposals])
+    table.add_row("nearest run", *[str(p["nearest_run"]) for p in proposals])
+    for name in varied:
+        table.add_row(name, *[format_value(p["params"][name]) for p in proposals])
+    if record_runs is not None:
+        table.add_row("changes vs nearest record run",
+                      *[changes(p["params"], record_runs.get(str(p["nearest_run"]), {})) for p in proposals])
+    same = same_everywhere(proposals, varied)
+    if same:
+        table.caption = "same in every proposal: " + ", ".join(f"{k} = {format_value(v)}" for k, v in same.items())
+    return table
+
+
+def frame(data: Mapping[str, Any]) -> pd.DataFrame:
+    """The batch as a table for the UI and its CSV download: predictions rounded, then every parameter."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        [
+            {"#": k + 1, "reason": p["reason"], "predicted_mah_g": round(p["predicted_mah_g"], 1),
+             "uncertainty_mah_g": round(p["uncertainty_mah_g"], 1), "p_fail": round(p["failure_probability"], 2),
+             **p["params"]}
+            for k, p in enumerate(_proposals(data))
+        ]
+    )
