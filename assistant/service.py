@@ -4,6 +4,11 @@
 returns the answer, the backend, the tool calls with their arguments, and the sources. The
 offline backend routes deterministically (assistant.router); the LLM backends run the
 LangGraph agent (assistant.agent). Both call the same registry tools.
+
+The browser front-end needs a little more than questions and answers: the active record and
+its summary, uploads validated before they count, the design space for its form, a tool
+called from a button, documents added to the literature store, and the tables and figures
+of a result. Those are methods and functions here too, so `ui/` imports nothing else.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from assistant.tools import build_registry
 from assistant.tools.base import ToolContext, ToolOutput, run_tool
 from prompts import load_prompt
 from tools.domain.errors import MatassistError
+
+__all__ = ["Assistant", "AssistantReply", "MatassistError", "ParameterControl", "RecordInfo", "ToolOutput",
+           "proposals_frame", "save_upload"]
 
 
 class ToolCallRecord(BaseModel):
@@ -48,6 +56,53 @@ class AssistantReply(BaseModel):
     unverified_numbers: list[str] = Field(default_factory=list, description="numbers in an LLM answer no tool result supports")
 
 
+class RecordInfo(BaseModel):
+    """What the UI shows about the active experiment record."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = Field(description="file name and run count, or the demo record's name")
+    runs: int = Field(description="rows in the record")
+    failed: int = Field(description="runs with status failed")
+    levels: dict[str, int] = Field(default_factory=dict, description="runs per Ni level (mole fraction -> count), when the record has ni")
+    simulated: bool = Field(description="True when every run says source=synthetic")
+    using_demo: bool = Field(description="True when the built-in demo record stands in")
+
+
+class ParameterControl(BaseModel):
+    """One design-space parameter as a form control."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    kind: str = Field(description="number or category")
+    values: list[str] = Field(default_factory=list, description="allowed values of a category")
+    low: float | None = Field(default=None, description="lowest value of a number, in `unit`")
+    high: float | None = Field(default=None, description="highest value of a number, in `unit`")
+    step: float | None = Field(default=None, description="grid step of a number, in `unit`")
+    unit: str = ""
+
+
+DEMO_LABEL = "built-in demo record (simulated)"
+
+
+def save_upload(name: str, data: bytes, folder: Path) -> Path:
+    """Write uploaded bytes under `folder` with a safe file name (atomically); returns the path."""
+    from tools.domain.record import atomic_write_bytes
+
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(name).name) or "upload"
+    path = folder / safe
+    atomic_write_bytes(path, data)
+    return path
+
+
+def proposals_frame(data: dict[str, Any]) -> Any:
+    """The proposals of a propose_conditions result as a table (pandas DataFrame)."""
+    from assistant.rendering import proposals
+
+    return proposals.frame(data)
+
+
 def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
@@ -67,6 +122,12 @@ class Assistant:
         self._chat_model = chat_model
         self._agent: Any = None
         self.thread_id = uuid.uuid4().hex
+        self._record_label: str | None = None if record_path is None else record_path.name
+
+    @classmethod
+    def from_environment(cls, progress: Callable[[str], None] | None = None) -> Assistant:
+        """An assistant with the settings of the environment (.env, MATASSIST_* variables)."""
+        return cls(Settings(), progress=progress)
 
     @property
     def label(self) -> str:
@@ -77,6 +138,73 @@ class Assistant:
         """Switch the active experiment record (None: the simulated demo record)."""
         self.ctx.record_path = path
         self.ctx.last_proposals = None
+        self._record_label = None if path is None else path.name
+
+    def record_info(self) -> RecordInfo:
+        """The active record's label and summary; MatassistError when it cannot be read."""
+        record = self.ctx.record()
+        frame = record.frame
+        levels = {f"{k:g}": int(v) for k, v in frame["ni"].value_counts().sort_index().items()} if "ni" in frame else {}
+        using_demo = self.ctx.using_demo
+        label = DEMO_LABEL if using_demo else f"{self._record_label or self.ctx.active_record_path.name} ({len(frame)} runs)"
+        return RecordInfo(
+            label=label,
+            runs=len(frame),
+            failed=int((frame["status"] == "failed").sum()),
+            levels=levels,
+            simulated=bool(len(frame)) and bool((frame["source"] == "synthetic").all()),
+            using_demo=using_demo,
+        )
+
+    def load_record_upload(self, name: str, data: bytes, folder: Path) -> RecordInfo:
+        """Validate uploaded CSV bytes in a temporary file; only a valid record becomes active.
+
+        Raises MatassistError naming the upload (not the temporary file) when it is not valid;
+        the active record is then unchanged.
+        """
+        from tools.domain.record import read_record
+
+        staging = folder / f".staging-{uuid.uuid4().hex[:6]}.csv"
+        save_upload(staging.name, data, folder)
+        try:
+            read_record(staging, space=self.ctx.space())
+        except MatassistError as err:
+            staging.unlink(missing_ok=True)
+            raise MatassistError(f"{name} was not loaded: {err}".replace(str(staging), name)) from err
+        final = folder / f"record-{Path(name).stem}.csv"
+        staging.replace(final)
+        self.set_record(final)
+        self._record_label = name
+        return self.record_info()
+
+    def parameter_controls(self) -> list[ParameterControl]:
+        """The active design space's parameters, for a form of values to hold fixed."""
+        from tools.domain.design_space import CategoryParameter
+
+        controls = []
+        for p in self.ctx.space().parameters:
+            if isinstance(p, CategoryParameter):
+                controls.append(ParameterControl(name=p.name, kind="category", values=list(p.values)))
+            else:
+                controls.append(ParameterControl(name=p.name, kind="number", low=p.low, high=p.high, step=p.step, unit=p.unit))
+        return controls
+
+    def call(self, name: str, arguments: dict[str, Any]) -> ToolOutput:
+        """Run one tool directly (a button in the UI); an error comes back as an error output."""
+        return run_tool(self.ctx, self.registry[name], arguments)
+
+    def ingest_documents(self, paths: list[Path]) -> Any:
+        """Add documents to the literature store; returns the IngestResult."""
+        from assistant.tools.literature import ingest_documents
+
+        return ingest_documents(self.settings, paths, self.ctx.progress)
+
+    def proposal_figures(self, data: dict[str, Any]) -> list[Any]:
+        """Figures of a propose_conditions result: predictions with uncertainty, and the record against the proposals."""
+        from tools.plotting import proposals_figure, record_vs_proposals_figure
+
+        rows = list(data.get("proposals", []))
+        return [proposals_figure(rows), record_vs_proposals_figure(self.ctx.record(), rows)]
 
     # -- answering ---------------------------------------------------------------------------
     def ask(self, message: str, attachments: list[Path] | None = None) -> AssistantReply:

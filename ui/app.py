@@ -13,15 +13,17 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
-from assistant.service import Assistant, AssistantReply
-from assistant.settings import Settings
-from assistant.tools.base import ToolOutput, run_tool
-from tools.domain.design_space import CategoryParameter, NumberParameter
-from tools.domain.errors import MatassistError
-from tools.domain.record import atomic_write_bytes, read_record
+from assistant.service import (
+    Assistant,
+    AssistantReply,
+    MatassistError,
+    RecordInfo,
+    ToolOutput,
+    proposals_frame,
+    save_upload,
+)
 
 st.set_page_config(page_title="matassist", page_icon=":material/battery_charging_full:", layout="wide")
 # wide tables in an answer (ten proposals x eighteen parameters) scroll inside the message instead of running off the page
@@ -40,37 +42,22 @@ EXAMPLES = (
 
 
 # -- session ---------------------------------------------------------------------------------
-def _session() -> dict[str, Any]:
+def _session() -> Any:
     state = st.session_state
     if "assistant" not in state:
-        settings = Settings()
-        session_dir = settings.ensure_data_dir() / "ui-sessions" / uuid.uuid4().hex[:12]
+        assistant = Assistant.from_environment()
+        session_dir = assistant.settings.ensure_data_dir() / "ui-sessions" / uuid.uuid4().hex[:12]
         session_dir.mkdir(parents=True, exist_ok=True)
-        state.settings = settings
         state.session_dir = session_dir
-        state.assistant = Assistant(settings)
+        state.assistant = assistant
         state.messages = []
-        state.record_label = "built-in demo record (simulated)"
         state.fixed = {}
         state.uploads_seen = set()
-    return state  # type: ignore[return-value]
-
-
-def _save_upload(name: str, data: bytes, folder: Path) -> Path:
-    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(name).name) or "upload"
-    path = folder / safe
-    atomic_write_bytes(path, data)
-    return path
+    return state
 
 
 # -- rendering -------------------------------------------------------------------------------
-def _proposal_rows(output: ToolOutput) -> list[dict[str, Any]]:
-    return list(output.data.get("proposals", []))
-
-
 def _render_outputs(reply_outputs: list[dict[str, Any]], calls: list[dict[str, Any]], key: str) -> None:
-    from tools.plotting import proposals_figure, record_vs_proposals_figure
-
     state = _session()
     for i, (call, raw) in enumerate(zip(calls, reply_outputs, strict=False)):
         output = ToolOutput.model_validate(raw)
@@ -83,23 +70,17 @@ def _render_outputs(reply_outputs: list[dict[str, Any]], calls: list[dict[str, A
         if not output.ok:
             continue
         if call["name"] == "propose_conditions":
-            rows = _proposal_rows(output)
-            if rows:
-                table = pd.DataFrame(
-                    [{"#": k + 1, "reason": r["reason"], "predicted_mah_g": round(r["predicted_mah_g"], 1),
-                      "uncertainty_mah_g": round(r["uncertainty_mah_g"], 1), "p_fail": round(r["failure_probability"], 2),
-                      **r["params"]} for k, r in enumerate(rows)]
-                )
-                st.dataframe(table, hide_index=True, use_container_width=True)
-                left, right = st.columns(2)
-                with left:
-                    st.pyplot(proposals_figure(rows), clear_figure=True)
-                with right:
-                    try:
-                        record = state.assistant.ctx.record()
-                        st.pyplot(record_vs_proposals_figure(record, rows), clear_figure=True)
-                    except MatassistError as err:
-                        st.warning(str(err))
+            if output.data.get("proposals"):
+                table = proposals_frame(output.data)
+                st.dataframe(table, hide_index=True, width="stretch")
+                try:
+                    figures = state.assistant.proposal_figures(output.data)
+                except MatassistError as err:
+                    st.warning(str(err))
+                    figures = []
+                for column, figure in zip(st.columns(2), figures, strict=False):
+                    with column:
+                        st.pyplot(figure, clear_figure=True)
                 st.download_button("Download proposals (CSV)", table.to_csv(index=False).encode(), file_name="proposals.csv",
                                    mime="text/csv", key=f"{key}-dl-proposals-{i}")
         elif call["name"] == "draft_experiment_plan":
@@ -169,115 +150,118 @@ def _answer(prompt: str, attachments: list[Path]) -> None:
 
 
 # -- sidebar -----------------------------------------------------------------------------------
+def _uploads(assistant: Assistant) -> None:
+    """Take the sidebar's uploads first, so everything drawn after them shows their effect."""
+    state = _session()
+    upload = st.session_state.get("record_upload")
+    if upload is not None and (upload.name, upload.size) not in state.uploads_seen:
+        state.uploads_seen.add((upload.name, upload.size))
+        try:
+            assistant.load_record_upload(upload.name, upload.getvalue(), state.session_dir)
+            state.record_error = None
+        except MatassistError as err:
+            state.record_error = str(err)
+    results = st.session_state.get("results_upload")
+    if results is not None and (results.name, results.size, "results") not in state.uploads_seen:
+        state.uploads_seen.add((results.name, results.size, "results"))
+        path = save_upload(results.name, results.getvalue(), state.session_dir)
+        state.pending = (f"record these results from {results.name}", [path])
+    cif = st.session_state.get("cif_upload")
+    if cif is not None and (cif.name, cif.size, "cif") not in state.uploads_seen:
+        state.uploads_seen.add((cif.name, cif.size, "cif"))
+        path = save_upload(cif.name, cif.getvalue(), state.session_dir)
+        state.pending = (f"is this CIF sound? ({cif.name})", [path])
+
+
+def _record_section(assistant: Assistant) -> RecordInfo | None:
+    state = _session()
+    st.subheader("Experiment record")
+    try:
+        info = assistant.record_info()
+    except MatassistError as err:
+        st.error(str(err))
+        info = None
+    st.markdown(f"Active: **{info.label if info else 'none'}**")
+    st.file_uploader("Upload a record (CSV)", type=["csv"], key="record_upload")
+    if state.get("record_error"):
+        st.error(state.record_error)
+    if info is not None and not info.using_demo and st.button("Use the demo record instead"):
+        assistant.set_record(None)
+        st.rerun()
+    if info is not None:
+        levels = f"; Ni levels: {', '.join(f'{k}: {v}' for k, v in info.levels.items())}" if info.levels else ""
+        st.caption(f"{info.runs} runs, {info.failed} failed{levels}")
+        if info.simulated:
+            st.caption(":material/warning: every run in this record is simulated (source=synthetic)")
+    return info
+
+
+def _literature_section(assistant: Assistant) -> None:
+    state = _session()
+    papers = st.file_uploader("Add to the literature store (PDF, Markdown, text, BibTeX, RIS)",
+                              type=["pdf", "md", "txt", "bib", "ris"], accept_multiple_files=True, key="lit_upload")
+    fresh = [p for p in papers or [] if (p.name, p.size, "lit") not in state.uploads_seen]
+    if not fresh:
+        return
+    for p in fresh:
+        state.uploads_seen.add((p.name, p.size, "lit"))
+    paths = [save_upload(p.name, p.getvalue(), state.session_dir) for p in fresh]
+    with st.spinner("ingesting (the embedding model loads once, about 10 s) ..."):
+        try:
+            result = assistant.ingest_documents(paths)
+        except MatassistError as err:
+            st.error(str(err))
+            return
+    st.success(f"added {result.chunks_added} passages; the store holds {result.store_chunks}")
+    for r in result.files:
+        if r.status == "failed":
+            st.error(f"{Path(r.path).name}: {r.message}")
+
+
+def _fixed_values_form(assistant: Assistant) -> None:
+    state = _session()
+    st.subheader("Design space")
+    controls = {c.name: c for c in assistant.parameter_controls()}
+    with st.form("fixed_values"):
+        chosen = st.multiselect("Hold fixed", list(controls), default=list(state.fixed))
+        values: dict[str, Any] = {}
+        for name in chosen:
+            c = controls[name]
+            current = state.fixed.get(name)
+            if c.kind == "category":
+                values[name] = st.selectbox(name, c.values, index=c.values.index(current) if current in c.values else 0)
+            else:
+                assert c.low is not None and c.high is not None
+                values[name] = st.number_input(
+                    f"{name} ({c.unit})", min_value=float(c.low), max_value=float(c.high),
+                    value=float(current) if current is not None else float(c.low), step=float(c.step or 0.01),
+                    format="%.4g",
+                )
+        n = st.number_input("Proposals", min_value=1, max_value=50, value=10, step=1)
+        if st.form_submit_button("Propose with these fixed values"):
+            state.fixed = values
+            state.pending_call = ("propose_conditions", {"fixed": values, "n": int(n)})
+
+
 def _sidebar() -> None:
     state = _session()
     assistant: Assistant = state.assistant
+    _uploads(assistant)
     with st.sidebar:
         st.header("matassist")
         st.markdown(f"**Backend:** {assistant.label}")
         if assistant.backend == "offline":
             st.caption("No LLM key set: answers come from the tools through the offline router. "
                        "Set OPENAI_API_KEY or MATASSIST_LLM_BASE_URL for a language model.")
-
-        st.subheader("Experiment record")
-        st.markdown(f"Active: **{state.record_label}**")
-        upload = st.file_uploader("Upload a record (CSV)", type=["csv"], key="record_upload")
-        if upload is not None and (upload.name, upload.size) not in state.uploads_seen:
-            state.uploads_seen.add((upload.name, upload.size))
-            _load_record_upload(upload.name, upload.getvalue())
-        if state.get("record_error"):
-            st.error(state.record_error)
-        if assistant.ctx.record_path is not None and st.button("Use the demo record instead"):
-            assistant.set_record(None)
-            state.record_label = "built-in demo record (simulated)"
-            st.rerun()
-        try:
-            record = assistant.ctx.record()
-            frame = record.frame
-            st.caption(
-                f"{len(frame)} runs, {int((frame['status'] == 'failed').sum())} failed"
-                + (f"; Ni levels: {', '.join(f'{k:g}: {v}' for k, v in frame['ni'].value_counts().sort_index().items())}" if "ni" in frame else "")
-            )
-            if (frame["source"] == "synthetic").all():
-                st.caption(":material/warning: every run in this record is simulated (source=synthetic)")
-        except MatassistError as err:
-            st.error(str(err))
-            record = None
-
-        results = st.file_uploader("Record results (CSV)", type=["csv"], key="results_upload")
-        if results is not None and (results.name, results.size, "results") not in state.uploads_seen:
-            state.uploads_seen.add((results.name, results.size, "results"))
-            path = _save_upload(results.name, results.getvalue(), state.session_dir)
-            state.pending = (f"record these results from {results.name}", [path])
-
-        cif = st.file_uploader("Check a CIF", type=["cif"], key="cif_upload")
-        if cif is not None and (cif.name, cif.size, "cif") not in state.uploads_seen:
-            state.uploads_seen.add((cif.name, cif.size, "cif"))
-            path = _save_upload(cif.name, cif.getvalue(), state.session_dir)
-            state.pending = (f"is this CIF sound? ({cif.name})", [path])
-
-        papers = st.file_uploader("Add to the literature store (PDF, Markdown, text, BibTeX, RIS)",
-                                  type=["pdf", "md", "txt", "bib", "ris"], accept_multiple_files=True, key="lit_upload")
-        fresh = [p for p in papers or [] if (p.name, p.size, "lit") not in state.uploads_seen]
-        if fresh:
-            from assistant.tools.literature import ingest_documents
-
-            for p in fresh:
-                state.uploads_seen.add((p.name, p.size, "lit"))
-            paths = [_save_upload(p.name, p.getvalue(), state.session_dir) for p in fresh]
-            with st.spinner("ingesting (the embedding model loads once, about 10 s) ..."):
-                try:
-                    result = ingest_documents(state.settings, paths)
-                except MatassistError as err:
-                    st.error(str(err))
-                else:
-                    bad = [f"{Path(r.path).name}: {r.message}" for r in result.files if r.status == "failed"]
-                    st.success(f"added {result.chunks_added} passages; the store holds {result.store_chunks}")
-                    for line in bad:
-                        st.error(line)
-
-        if record is not None:
-            st.subheader("Design space")
-            space = record.space
-            with st.form("fixed_values"):
-                chosen = st.multiselect("Hold fixed", space.names, default=list(state.fixed))
-                values: dict[str, Any] = {}
-                for name in chosen:
-                    p = space.parameter(name)
-                    current = state.fixed.get(name)
-                    if isinstance(p, CategoryParameter):
-                        values[name] = st.selectbox(name, p.values, index=p.values.index(current) if current in p.values else 0)
-                    elif isinstance(p, NumberParameter):
-                        values[name] = st.number_input(
-                            f"{name} ({p.unit})", min_value=float(p.low), max_value=float(p.high),
-                            value=float(current) if current is not None else float(p.low), step=float(p.step or 0.01),
-                            format="%.4g",
-                        )
-                n = st.number_input("Proposals", min_value=1, max_value=50, value=10, step=1)
-                if st.form_submit_button("Propose with these fixed values"):
-                    state.fixed = values
-                    state.pending_call = ("propose_conditions", {"fixed": values, "n": int(n)})
+        info = _record_section(assistant)
+        st.file_uploader("Record results (CSV)", type=["csv"], key="results_upload")
+        st.file_uploader("Check a CIF", type=["cif"], key="cif_upload")
+        _literature_section(assistant)
+        if info is not None:
+            _fixed_values_form(assistant)
         st.subheader("Data directory")
-        st.code(str(state.settings.data_dir), language=None)
+        st.code(str(assistant.settings.data_dir), language=None)
         st.caption(f"this session's files: {state.session_dir.name}")
-
-
-def _load_record_upload(name: str, data: bytes) -> None:
-    """Validate an uploaded record in a temporary file; only a valid one becomes active."""
-    state = _session()
-    staging = state.session_dir / f".staging-{uuid.uuid4().hex[:6]}.csv"
-    atomic_write_bytes(staging, data)
-    try:
-        record = read_record(staging, space=state.assistant.ctx.space())
-    except MatassistError as err:
-        staging.unlink(missing_ok=True)
-        state.record_error = f"{name} was not loaded: {err}".replace(str(staging), name)
-        return
-    final = state.session_dir / f"record-{Path(name).stem}.csv"
-    staging.replace(final)
-    state.assistant.set_record(final)
-    state.record_label = f"{name} ({len(record)} runs)"
-    state.record_error = None
 
 
 # -- page ------------------------------------------------------------------------------------
@@ -294,7 +278,7 @@ def main() -> None:
     if state.get("pending_call"):
         name, args = state.pending_call
         state.pending_call = None
-        output = run_tool(state.assistant.ctx, state.assistant.registry[name], args)
+        output = state.assistant.call(name, args)
         state.messages.append({"role": "user", "content": f"(sidebar) {name} {json.dumps(args)}"})
         state.messages.append({"role": "assistant", "content": output.summary, "calls": [{"name": name, "args": args}],
                                "outputs": [output.model_dump(mode="json")]})
@@ -310,7 +294,7 @@ def main() -> None:
     if submitted:
         text = submitted if isinstance(submitted, str) else (submitted.text or "")
         files = [] if isinstance(submitted, str) else list(submitted.files or [])
-        attachments = [_save_upload(f.name, f.getvalue(), state.session_dir) for f in files]
+        attachments = [save_upload(f.name, f.getvalue(), state.session_dir) for f in files]
         shown = text + (f"\n\nattached: {', '.join(f.name for f in files)}" if files else "")
         state.messages.append({"role": "user", "content": shown})
         _render_message(state.messages[-1], len(state.messages) - 1)
