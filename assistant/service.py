@@ -103,6 +103,19 @@ def proposals_frame(data: dict[str, Any]) -> Any:
     return proposals.frame(data)
 
 
+def warm_up() -> None:
+    """Import what the first answer of a front-end needs (pandas, matplotlib, the tools), ahead of time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+    import pandas  # noqa: F401
+
+    import tools.plotting  # noqa: F401
+
+    build_registry()
+
+
 def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 

@@ -11,4 +11,6 @@ fi
 export MPLBACKEND=Agg HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 ANONYMIZED_TELEMETRY=False
 .venv/bin/ruff check assistant cli tools ui benchmarks tests
 .venv/bin/mypy
+# fast tier (the default `pytest` run), then the slow tier (models, BayBE, the browser)
 .venv/bin/python -m pytest -q "$@"
+.venv/bin/python -m pytest -q -m "slow or browser" "$@"

@@ -11,7 +11,7 @@ from tests.browser import CHAT_INPUT, HAS_EXCEPTION, Browser, chromium_path, str
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.browser
 # the app has finished its script run: no "running" widget and no open status spinner
 IDLE = "document.querySelector('[data-testid=\"stStatusWidget\"]') === null && !document.body.innerText.includes('working ...')"
 

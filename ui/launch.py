@@ -14,17 +14,9 @@ APP = Path(__file__).resolve().parent / "app.py"
 
 def warm_up() -> None:
     """Import the app's heavy dependencies once, before the server accepts sessions."""
-    import matplotlib
+    from assistant.service import warm_up as warm_up_service
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot  # noqa: F401
-    import pandas  # noqa: F401
-
-    import assistant.service  # noqa: F401
-    import tools.plotting  # noqa: F401
-    from assistant.tools import build_registry
-
-    build_registry()
+    warm_up_service()
 
 
 def main(argv: list[str]) -> None:
