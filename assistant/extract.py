@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from assistant.constraint_language import read_constraints
+from tools.domain.constraints import ParameterConstraint
 from tools.domain.design_space import CategoryParameter, DesignSpace, NumberParameter
 
 _NUM = r"(\d+(?:\.\d+)?|\.\d+)"
@@ -57,10 +59,20 @@ class Extraction:
     material_ids: list[str] = field(default_factory=list)
     formulas: list[str] = field(default_factory=list)
     chemsys: list[str] = field(default_factory=list)
+    constraints: list[ParameterConstraint] = field(default_factory=list)
+    """Limits, ranges and choices stated in the message (fixed values are in `fixed`)."""
+    removals: list[str] = field(default_factory=list)
+    """Parameters whose constraint the message drops ("drop the temperature limit", "any atmosphere")."""
+    clear: bool = False
+    """True when the message drops every constraint ("start over")."""
+    local_scan: bool = False
+    """True when the user asks for a local scan (neighbours one grid step apart are then allowed)."""
     notes: list[str] = field(default_factory=list)
     """Conversions the user should know about (e.g. kelvin to degC)."""
     problems: list[str] = field(default_factory=list)
     """Values recognised but not allowed (off-step, out of range): the router asks about them."""
+    limit_problems: list[str] = field(default_factory=list)
+    """Limits whose parameter could not be told: the router asks when the message is about conditions."""
 
 
 def _fraction(value: str, percent: bool) -> float:
@@ -90,6 +102,19 @@ def extract(message: str, space: DesignSpace) -> Extraction:
         message = message[: cif.start()]
     text = message.replace("℃", " °C").replace("°", " °")
     low = text.lower()
+
+    hint = Extraction()
+    _compositions(hint, space, low)
+    reading = read_constraints(low, space, {k: float(v) for k, v in hint.fixed.items()})
+    for c in reading.constraints:
+        if c.equals is not None:
+            ex.fixed[c.parameter] = c.equals
+        else:
+            ex.constraints.append(c)
+    ex.removals, ex.clear, ex.local_scan = reading.removals, reading.clear, reading.local_scan
+    ex.notes += reading.notes
+    ex.limit_problems += reading.problems
+    low = reading.remaining  # "below 760 °C" must not also be read as "at 760 °C"
 
     _compositions(ex, space, low)
     _counts(ex, low)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.extract import Extraction, extract
+from tools.domain.constraints import ConstraintFields, ConstraintSet, fixed_value
 from tools.domain.design_space import DesignSpace
 
 # Intents in priority order: the first that matches wins (a plan request implies proposals).
@@ -61,10 +62,16 @@ class Route:
 
 @dataclass
 class RouterMemory:
-    """What a follow-up message can refer to."""
+    """What a follow-up message can refer to: the last request, and the constraints in force.
+
+    `constraints` mirrors the conversation's set (the service copies it from the tools' context
+    before and after every turn); the router updates it with what its calls will do, so a
+    router used on its own (tests) follows a conversation too.
+    """
 
     last_intent: str | None = None
     last_args: dict[str, Any] = field(default_factory=dict)
+    constraints: ConstraintSet = field(default_factory=ConstraintSet)
 
 
 # Words the intent patterns key on; a close misspelling ("propse", "conditons") is read as the word.
@@ -105,40 +112,40 @@ def detect_intent(message: str, attachments: list[Path], extraction: Extraction)
     return None
 
 
+CONDITION_INTENTS = {"propose_conditions", "draft_experiment_plan", "predict_capacity", "update_constraints"}
+
+
+def _states_constraints(ex: Extraction) -> bool:
+    return bool(ex.fixed or ex.constraints or ex.removals or ex.clear)
+
+
 def route(message: str, space: DesignSpace, memory: RouterMemory, attachments: list[Path] | None = None,
           available: set[str] | None = None) -> Route:
     """Decide which tools to call with which arguments."""
     files = list(attachments or [])
     ex = extract(message, space)
     intent = detect_intent(message, files, ex)
-    follow_up = intent is None and memory.last_intent is not None and (
-        re.search(FOLLOW_UP, message.strip().lower()) is not None and (ex.fixed or ex.count is not None or ex.problems)
+    follow_up = intent is None and memory.last_intent is not None and bool(
+        (re.search(FOLLOW_UP, message.strip().lower()) is not None and (ex.fixed or ex.count is not None or ex.problems))
+        or bool(ex.constraints or ex.removals or ex.limit_problems)
     )
     if follow_up:
         intent = memory.last_intent
+    if intent is None and (ex.constraints or ex.removals or ex.clear):
+        intent = "update_constraints"  # "keep calcination below 760 °C" before any request: remember it
     result = Route(intent=intent, extraction=ex, notes=list(ex.notes))
     if intent is None:
         return result
-    if available is not None and intent not in available:
+    if available is not None and intent not in available and intent != "update_constraints":
         result.questions.append(f"the {intent.replace('_', ' ')} tool is not part of this build yet")
         return result
-    if ex.problems:
-        result.questions += [f"I could not use {p}" for p in ex.problems]
+    problems = ex.problems + (ex.limit_problems if intent in CONDITION_INTENTS else [])
+    if problems:
+        result.questions += [f"I could not use {p}" for p in problems]
         return result
 
-    if intent in {"propose_conditions", "draft_experiment_plan"}:
-        fixed = dict(memory.last_args.get("fixed", {})) if follow_up else {}
-        fixed.update(ex.fixed)
-        n = ex.count if ex.count is not None else (memory.last_args.get("n", 10) if follow_up else 10)
-        args: dict[str, Any] = {"fixed": fixed, "n": n}
-        if ex.seed is not None:
-            args["seed"] = ex.seed
-        plan_only = intent == "draft_experiment_plan" and re.search(r"\b(?:these|those|them|the proposals|above|last)\b", message.lower())
-        if not plan_only:
-            result.calls.append(ToolCall("propose_conditions", args))
-        if intent == "draft_experiment_plan":
-            result.calls.append(ToolCall("draft_experiment_plan", {}))
-        memory.last_intent, memory.last_args = intent, args
+    if intent in {"propose_conditions", "draft_experiment_plan", "update_constraints"}:
+        _route_conditions(result, intent, message, ex, memory, follow_up)
     elif intent == "predict_capacity":
         if not ex.fixed:
             result.questions.append(
@@ -176,6 +183,43 @@ def route(message: str, space: DesignSpace, memory: RouterMemory, attachments: l
         method = "ctgan" if "ctgan" in message.lower() else "tvae" if "tvae" in message.lower() else "gaussian_copula"
         result.calls.append(ToolCall("augment_dataset", {"method": method, "rows": ex.count or 200}))
     return result
+
+
+def _route_conditions(result: Route, intent: str, message: str, ex: Extraction, memory: RouterMemory, follow_up: bool) -> None:
+    """Proposals, plans and constraint updates: the conversation's constraints plus what this message states."""
+    before = memory.constraints
+    after = ConstraintSet() if ex.clear else before
+    dropped = [p for p in ex.removals if after.get(p) is not None]
+    after = after.without(*ex.removals)
+    after = after.extend([fixed_value(k, v) for k, v in ex.fixed.items()]).extend(ex.constraints)
+    if ex.clear or dropped:
+        result.calls.append(ToolCall("update_constraints", {"clear": True} if ex.clear else {"remove": dropped}))
+    if ex.removals and not dropped and not ex.clear:
+        result.notes.append("no constraint was in force on " + ", ".join(ex.removals))
+    memory.constraints = after
+    proposing = intent != "update_constraints" and not (ex.clear and not _asks_for_runs(message, ex))
+    if not proposing:
+        if not (ex.clear or dropped) or ex.fixed or ex.constraints:
+            stated = ConstraintFields.from_set(ConstraintSet().extend([fixed_value(k, v) for k, v in ex.fixed.items()]).extend(ex.constraints))
+            if stated:
+                result.calls.append(ToolCall("update_constraints", stated))
+        return
+    n = ex.count if ex.count is not None else (memory.last_args.get("n", 10) if follow_up else 10)
+    args: dict[str, Any] = {"fixed": {}, **ConstraintFields.from_set(after), "n": n}
+    if ex.seed is not None:
+        args["seed"] = ex.seed
+    if ex.local_scan:
+        args["local_scan"] = True
+    plan_only = intent == "draft_experiment_plan" and re.search(r"\b(?:these|those|them|the proposals|above|last)\b", message.lower())
+    if not plan_only:
+        result.calls.append(ToolCall("propose_conditions", args))
+    if intent == "draft_experiment_plan":
+        result.calls.append(ToolCall("draft_experiment_plan", {}))
+    memory.last_intent, memory.last_args = ("draft_experiment_plan" if intent == "draft_experiment_plan" else "propose_conditions"), args
+
+
+def _asks_for_runs(message: str, ex: Extraction) -> bool:
+    return ex.count is not None or re.search(r"propos|suggest|recommend|next|제안|추천", message.lower()) is not None
 
 
 def is_greeting(message: str) -> bool:

@@ -20,12 +20,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from assistant.conversation import ConversationState
 from assistant.llm import BackendError, backend_label, make_chat_model, resolve_backend
 from assistant.router import CAPABILITIES, RouterMemory, is_greeting, route
 from assistant.settings import Settings
 from assistant.tools import build_registry
 from assistant.tools.base import ToolContext, ToolOutput, run_tool
 from prompts import load_prompt
+from tools.domain.constraints import ConstraintSet
 from tools.domain.errors import MatassistError
 
 __all__ = ["Assistant", "AssistantReply", "MatassistError", "ParameterControl", "RecordInfo", "ToolOutput",
@@ -54,6 +56,7 @@ class AssistantReply(BaseModel):
     files: list[str] = Field(default_factory=list, description="files written in this turn")
     outputs: list[ToolOutput] = Field(default_factory=list, description="full tool outputs (for the UI)")
     unverified_numbers: list[str] = Field(default_factory=list, description="numbers in an LLM answer no tool result supports")
+    constraints: list[dict[str, Any]] = Field(default_factory=list, description="the constraints in force after this turn, structured")
 
 
 class RecordInfo(BaseModel):
@@ -219,6 +222,51 @@ class Assistant:
         rows = list(data.get("proposals", []))
         return [proposals_figure(rows), record_vs_proposals_figure(self.ctx.record(), rows)]
 
+    # -- conversation state ---------------------------------------------------------------------
+    def constraint_list(self) -> list[dict[str, Any]]:
+        """The constraints in force, structured (parameter, equals, lower, upper, allowed, excluded)."""
+        return [c.model_dump(mode="json") for c in self.ctx.constraints.items]
+
+    def holding_line(self) -> str:
+        """'Holding: ni = 0.94; calcination_temp_c < 760 degC.' or '' when nothing is held."""
+        return self.ctx.constraints.holding_line(self.ctx.space())
+
+    def drop_constraint(self, parameter: str) -> None:
+        """Remove the constraint on one parameter (the UI's remove button)."""
+        self.ctx.constraints = self.ctx.constraints.without(parameter)
+        self.memory.constraints = self.ctx.constraints
+
+    def clear_constraints(self) -> None:
+        """Remove every constraint (the UI's "clear all")."""
+        self.ctx.constraints = ConstraintSet()
+        self.memory.constraints = self.ctx.constraints
+
+    def export_state(self, name: str, turns: int = 0) -> ConversationState:
+        """The conversation's state, to save it (`ask --conversation`)."""
+        last = self.ctx.last_proposals
+        return ConversationState(
+            name=name,
+            record_path=None if self.ctx.record_path is None else str(self.ctx.record_path),
+            constraints=self.ctx.constraints,
+            last_intent=self.memory.last_intent,
+            last_args=self.memory.last_args,
+            last_proposals=None if last is None else last.model_dump(mode="json", exclude={"convergence"}),
+            turns=turns,
+        )
+
+    def restore_state(self, state: ConversationState) -> None:
+        """Continue a saved conversation: its record, constraints, last proposals and router memory."""
+        from tools.proposer.models import ProposalResult
+
+        if state.record_path is not None:
+            self.set_record(Path(state.record_path))
+        self.ctx.constraints = state.constraints
+        self.memory.constraints = state.constraints
+        self.memory.last_intent, self.memory.last_args = state.last_intent, dict(state.last_args)
+        if state.last_proposals is not None:
+            self.ctx.last_proposals = ProposalResult.model_validate(state.last_proposals)
+            self.ctx.last_fixed = dict(self.ctx.last_proposals.fixed)
+
     # -- answering ---------------------------------------------------------------------------
     def ask(self, message: str, attachments: list[Path] | None = None) -> AssistantReply:
         """Answer one message; user-caused problems come back as an answer, never an exception."""
@@ -247,7 +295,14 @@ class Assistant:
 
     def _ask_offline(self, message: str, files: list[Path]) -> AssistantReply:
         space = self.ctx.space()
-        decision = route(message, space, self.memory, files, available=set(self.registry))
+        self.memory.constraints = self.ctx.constraints
+        try:
+            decision = route(message, space, self.memory, files, available=set(self.registry))
+            return self._answer_offline(decision, message)
+        finally:
+            self.memory.constraints = self.ctx.constraints  # the tools' context is the truth
+
+    def _answer_offline(self, decision: Any, message: str) -> AssistantReply:
         if decision.intent is None:
             if is_greeting(message):
                 return AssistantReply(answer=f"Hello. Offline I can {CAPABILITIES}.", backend="offline")
@@ -278,6 +333,7 @@ class Assistant:
             sources=_unique([s for o in outputs for s in o.sources]),
             files=_unique([f for o in outputs for f in o.files]),
             outputs=outputs,
+            constraints=self.constraint_list(),
         )
 
     def _llm_agent(self) -> Any:
@@ -314,6 +370,7 @@ class Assistant:
             files=_unique([f for o in turn.outputs for f in o.files]),
             outputs=turn.outputs,
             unverified_numbers=turn.unverified,
+            constraints=self.constraint_list(),
         )
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markdown import Markdown
 
-from cli.common import JsonOpt, emit_json, err, guarded, out, parse_fixed, settings
+from cli.common import JsonOpt, constraint_arguments, emit_json, err, guarded, out, settings
 from tools.domain.errors import MatassistError
 
 if TYPE_CHECKING:
@@ -20,14 +20,19 @@ RecordOpt = Annotated[
 ]
 
 
+def _check_record(data: Path) -> None:
+    """A bad record stops the command here (exit 2), before any question is answered."""
+    from tools.domain.design_space import load_design_space
+    from tools.domain.record import read_record
+
+    read_record(data, space=load_design_space(settings().design_space))
+
+
 def _assistant(data: Path | None, verbose: bool = True) -> Assistant:
     from assistant.service import Assistant
 
     if data is not None:
-        from tools.domain.design_space import load_design_space
-        from tools.domain.record import read_record
-
-        read_record(data, space=load_design_space(settings().design_space))  # a bad record stops here, exit 2
+        _check_record(data)
 
     def progress(message: str) -> None:
         if verbose:
@@ -45,19 +50,35 @@ def register(app: typer.Typer) -> None:
         question: Annotated[str, typer.Argument(help="the question, e.g. \"propose next 94% Ni conditions\"")],
         attach: Annotated[list[Path] | None, typer.Option("--attach", help="a file for the question (CSV, CIF, ...); repeatable")] = None,
         data: RecordOpt = None,
+        conversation: Annotated[str | None, typer.Option(
+            "--conversation", help="continue the named conversation: its constraints, active record and last results "
+            "are kept under the data dir between calls")] = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Ask one question through the configured backend (offline without a key)."""
-        assistant = _assistant(data, verbose=not as_json)
+        from assistant.conversation import load_conversation, save_conversation
+
+        assistant = _assistant(None, verbose=not as_json)
+        state = load_conversation(settings(), conversation) if conversation else None
+        if state is not None:
+            assistant.restore_state(state)
+        if data is not None:
+            _check_record(data)
+            assistant.set_record(data)
         reply = assistant.ask(question, attachments=list(attach or []))
+        if state is not None:
+            save_conversation(settings(), assistant.export_state(state.name, state.turns + 1))
         if as_json:
             emit_json({
                 "answer": reply.answer,
                 "backend": reply.backend,
-                "tool_calls": [{"name": c.name, "args": c.args, "ok": c.ok} for c in reply.tool_calls],
+                "tool_calls": [{"name": c.name, "args": c.args, "ok": c.ok, "data": o.data}
+                               for c, o in zip(reply.tool_calls, reply.outputs, strict=False)],
                 "sources": reply.sources,
                 "files": reply.files,
                 "unverified_numbers": reply.unverified_numbers,
+                "constraints": reply.constraints,
+                "conversation": conversation,
             })
             return
         out.print(Markdown(reply.answer))
@@ -99,6 +120,7 @@ def register(app: typer.Typer) -> None:
     @guarded
     def plan(
         fix: Annotated[list[str] | None, typer.Option("--fix", help="NAME=VALUE held fixed (repeatable), e.g. --fix ni=0.93 --fix atmosphere=air")] = None,
+        where: Annotated[list[str] | None, typer.Option("--where", help="a limit, range or choice (repeatable), e.g. --where 'calcination_temp_c<760'")] = None,
         n: Annotated[int, typer.Option("--n", help="runs to propose")] = 8,
         replicates: Annotated[int, typer.Option(help="extra repeats of the top run")] = 1,
         no_control: Annotated[bool, typer.Option("--no-control", help="do not add a control run")] = False,
@@ -109,9 +131,9 @@ def register(app: typer.Typer) -> None:
         """Propose runs and draft a plan the lab can run: Markdown plan, run list and results template (CSV)."""
         from assistant.tools.base import call_tool
 
-        fixed = parse_fixed(fix)
+        arguments = {**constraint_arguments(fix, where), "n": n}
         assistant = _assistant(data, verbose=not as_json)
-        proposed = call_tool(assistant.ctx, assistant.registry["propose_conditions"], {"fixed": fixed, "n": n})
+        proposed = call_tool(assistant.ctx, assistant.registry["propose_conditions"], arguments)
         drafted = call_tool(assistant.ctx, assistant.registry["draft_experiment_plan"],
                             {"replicates": replicates, "add_control": not no_control, "title": title})
         if as_json:

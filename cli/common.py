@@ -19,6 +19,7 @@ from tools.domain.design_space import DesignSpace, load_design_space
 from tools.domain.errors import MatassistError
 
 if TYPE_CHECKING:  # pandas and SQLAlchemy load only in the commands that need them
+    from tools.domain.constraints import ParameterConstraint
     from tools.domain.record import ExperimentRecord
 
 # Off a terminal (pipes, CI logs) rich would assume 80 columns and squash the tables.
@@ -115,3 +116,57 @@ def load_record(path: Path, space: str | None, target: str | None) -> Experiment
     from tools.domain.record import read_record  # pandas: only for commands that read a record
 
     return read_record(path, space=resolve_space(space, target), target=target)
+
+
+_WHERE_HELP = "write e.g. calcination_temp_c<760, 740<=calcination_temp_c<=760, dopant_nb<=0.003, coating!=W or 'coating in {B,Al}'"
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_VALUE = r"[^<>=!{}\s,][^<>=!{}]*?"
+
+
+def parse_where(items: list[str] | None) -> list[ParameterConstraint]:
+    """`--where` texts -> constraints: NAME<V, NAME<=V, NAME>V, NAME>=V, NAME=V, NAME!=V, A<=NAME<B, NAME in {a,b}, NAME not in {a,b}."""
+    import re
+
+    from tools.domain.constraints import choice, fixed_value, value_range
+
+    found: list[ParameterConstraint] = []
+    for item in items or []:
+        text = item.strip()
+        m_set = re.fullmatch(rf"({_NAME})\s+(not\s+in|in)\s*\{{?([^{{}}]+)\}}?", text)
+        m_chain = re.fullmatch(rf"({_VALUE})\s*(<=|<)\s*({_NAME})\s*(<=|<)\s*({_VALUE})", text)
+        m_one = re.fullmatch(rf"({_NAME})\s*(<=|>=|==|!=|<|>|=)\s*({_VALUE})", text)
+        try:
+            if m_set:
+                values = [v.strip() for v in m_set.group(3).split(",") if v.strip()]
+                if not values:
+                    raise ValueError
+                found.append(choice(m_set.group(1), excluded=values) if m_set.group(2).startswith("not")
+                             else choice(m_set.group(1), allowed=values))
+            elif m_chain:
+                found.append(value_range(m_chain.group(3), float(m_chain.group(1)), float(m_chain.group(5)),
+                                         lower_strict=m_chain.group(2) == "<", upper_strict=m_chain.group(4) == "<"))
+            elif m_one:
+                name, op, raw = m_one.group(1), m_one.group(2), m_one.group(3).strip()
+                if op in {"=", "=="}:
+                    found.append(fixed_value(name, raw))
+                elif op == "!=":
+                    found.append(choice(name, excluded=[raw]))
+                elif op in {"<", "<="}:
+                    found.append(value_range(name, upper=float(raw), upper_strict=op == "<"))
+                else:
+                    found.append(value_range(name, lower=float(raw), lower_strict=op == ">"))
+            else:
+                raise ValueError
+        except ValueError as err:
+            raise MatassistError(f"--where '{item}': {_WHERE_HELP}") from err
+    return found
+
+
+def constraint_arguments(fix: list[str] | None, where: list[str] | None) -> dict[str, Any]:
+    """--fix and --where as the constraint arguments of a tool (both must hold; contradictions are an error)."""
+    from tools.domain.constraints import ConstraintFields, ConstraintSet, fixed_value
+
+    constraints = ConstraintSet()
+    for c in [*(fixed_value(k, v) for k, v in parse_fixed(fix).items()), *parse_where(where)]:
+        constraints = constraints.intersect(c)
+    return {"fixed": {}, **ConstraintFields.from_set(constraints)}

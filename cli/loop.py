@@ -13,6 +13,7 @@ from cli.common import (
     JsonOpt,
     SpaceOpt,
     TargetOpt,
+    constraint_arguments,
     emit_json,
     err,
     guarded,
@@ -31,11 +32,17 @@ FixOpt = Annotated[
     typer.Option("--fix", help="hold a parameter at a value, NAME=VALUE (repeatable), e.g. --fix ni=0.94 --fix atmosphere=air"),
 ]
 DataOpt = Annotated[Path, typer.Option("--data", help="experiment record CSV")]
+WhereOpt = Annotated[
+    list[str] | None,
+    typer.Option("--where", help="a limit, range or choice (repeatable), e.g. --where 'calcination_temp_c<760' "
+                 "--where '740<=calcination_temp_c<=760' --where 'coating!=W' --where 'coating in {B,Al}'"),
+]
 
 
 def propose_cmd(
     data: DataOpt,
     fix: FixOpt = None,
+    where: WhereOpt = None,
     n: Annotated[int, typer.Option("--n", min=1, max=200, help="number of proposals")] = 10,
     seed: Annotated[int, typer.Option(help="random seed of the model and the swarm")] = 0,
     iterations: Annotated[int, typer.Option(min=1, help="swarm iterations")] = 1000,
@@ -44,6 +51,7 @@ def propose_cmd(
     target: TargetOpt = None,
     out_csv: Annotated[Path | None, typer.Option("--out", help="also write the proposals as a CSV ready to run (source=ml-proposal, predicted_mah_g, shot)")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="convergence PNG; default <data dir>/plots/convergence-<file>.png")] = None,
+    local_scan: Annotated[bool, typer.Option("--local-scan", help="allow proposals one grid step apart (a local scan)")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Propose the next experiments: a particle swarm on the model's mean, uncertainty and failure risk."""
@@ -56,7 +64,8 @@ def propose_cmd(
     record = load_record(data, space, target)  # a bad record stops here, before anything is fitted
     ctx = ToolContext(settings=settings(), record_path=data, space_name=space, target=target,
                       proposer_overrides={"iterations": iterations, "particles": particles})
-    call_tool(ctx, build_registry()["propose_conditions"], {"fixed": parse_fixed(fix), "n": n, "seed": seed})
+    arguments = {**constraint_arguments(fix, where), "n": n, "seed": seed, "local_scan": local_scan}
+    call_tool(ctx, build_registry()["propose_conditions"], arguments)
     result, used = ctx.last_proposals, ctx.last_model
     assert result is not None and used is not None
     plot_path = plot or settings().ensure_data_dir() / "plots" / f"convergence-{data.stem}.png"
@@ -72,6 +81,8 @@ def propose_cmd(
             {
                 "proposals": payload["proposals"],
                 "fixed": payload["fixed"],
+                "constraints": [c.model_dump(mode="json") for c in ctx.constraints.items],
+                "batch_diversity": payload.get("batch_diversity"),
                 "model": {
                     "folder": str(used.folder),
                     "reused": used.reused,
@@ -96,6 +107,9 @@ def propose_cmd(
         return
     by_id = {str(r["experiment_id"]): r for r in record.frame[[*record.space.names, "experiment_id"]].to_dict("records")}
     out.print(f"[bold]{n} proposals[/] for {data}; model {'reused' if used.reused else 'trained'} in {used.folder}")
+    holding = ctx.constraints.holding_line(record.space)
+    if holding:
+        out.print(holding)
     if not meta.has_failure_model:
         out.print(f"[yellow]{meta.failure_model_note}[/]")
     if result.incumbent_mah_g is not None:

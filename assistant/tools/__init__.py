@@ -11,6 +11,7 @@ from __future__ import annotations
 from assistant.tools import (
     augment,
     cif,
+    constraints,
     literature,
     materials_project,
     plan,
@@ -24,6 +25,7 @@ from assistant.tools.base import ToolSpec
 
 TOOLS: tuple[ToolSpec, ...] = (
     propose.SPEC,
+    constraints.SPEC,
     predict.SPEC,
     train.SPEC,
     record.SPEC,

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.paths import model_folder
 from assistant.settings import Settings
+from tools.domain.constraints import ConstraintSet
 from tools.domain.design_space import DesignSpace, load_design_space
 from tools.domain.errors import MatassistError
 
@@ -62,6 +63,8 @@ class ToolContext:
     last_proposals: Any = None
     last_fixed: dict[str, Any] = field(default_factory=dict)
     last_model: ModelUse | None = None
+    constraints: ConstraintSet = field(default_factory=ConstraintSet)
+    """The constraints in force in this conversation: every proposal, prediction and plan obeys them."""
     proposer_overrides: dict[str, Any] = field(default_factory=dict)
     """Swarm settings (iterations, particles) the command line may set; the LLM cannot."""
     progress: Callable[[str], None] | None = None
@@ -118,6 +121,11 @@ class ToolSpec:
     description: str
     input_model: type[BaseModel]
     run: Callable[[ToolContext, Any], ToolOutput]
+
+
+def holding_note(ctx: ToolContext, space: DesignSpace) -> str:
+    """'Holding: ni = 0.94; calcination_temp_c < 760 degC.' or '' when nothing is held."""
+    return ctx.constraints.holding_line(space)
 
 
 def record_note(ctx: ToolContext) -> str:

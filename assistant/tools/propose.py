@@ -1,40 +1,45 @@
-"""`propose_conditions`: the next experiments from the particle swarm on the capacity model."""
+"""`propose_conditions`: the next experiments from the particle swarm on the capacity model, under the conversation's constraints."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from assistant.rendering import proposals
 from assistant.tools.base import ToolContext, ToolOutput, model_for, record_note, tool_spec
+from tools.domain.constraints import ConstraintFields
 
 
-class ProposeConditionsInput(BaseModel):
-    """Propose the next experiments with the particle swarm on the capacity model."""
+class ProposeConditionsInput(ConstraintFields):
+    """Propose the next experiments with the particle swarm on the capacity model. The constraints given here are added to those already in force in the conversation (a new one on the same parameter replaces or narrows the old one); every proposal satisfies all of them."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    fixed: dict[str, float | str] = Field(
-        default_factory=dict,
-        description='parameters held fixed, name -> value in the design space units; compositions are mole fractions (0.94, not 94), temperatures degC, times h, dopants weight fractions. Example: {"ni": 0.94, "atmosphere": "air"}',
-    )
-    n: int = Field(default=10, ge=1, le=50, description="number of distinct proposals to return")
+    n: int = Field(default=10, ge=1, le=200, description="number of distinct proposals to return")
     seed: int = Field(default=0, ge=0, description="random seed of the swarm (same seed, same proposals)")
+    local_scan: bool = Field(
+        default=False,
+        description="allow proposals that differ from each other by a single grid step in one parameter (a local scan); "
+        "by default a batch never holds such near-duplicates",
+    )
 
 
 def _run(ctx: ToolContext, args: ProposeConditionsInput) -> ToolOutput:
     from tools.proposer.swarm import propose
 
     record = ctx.record()
-    record.space.with_fixed(args.fixed)  # a bad request fails here, before any model is fitted
+    # every constraint is checked before the (slow) model fit: unknown names, grid, conflicts
+    constraints = ctx.constraints.extend(args.constraints()).validated(record.space)
     model = model_for(ctx, record, seed=args.seed)
     ctx.note(f"searching the design space with a particle swarm for {args.n} proposals")
-    result = propose(model, record, fixed=args.fixed, n=args.n, seed=args.seed, **ctx.proposer_overrides)
+    result = propose(model, record, constraints=constraints, n=args.n, seed=args.seed, local_scan=args.local_scan,
+                     **ctx.proposer_overrides)
+    ctx.constraints = constraints
     ctx.last_proposals = result
     ctx.last_fixed = dict(result.fixed)
     data = result.model_dump(mode="json", exclude={"convergence"})
+    holding = constraints.holding_line(record.space)
     return ToolOutput(
-        summary=proposals.markdown(data) + "\n\n" + record_note(ctx),
-        data=data | {"convergence_last": result.convergence[-1:] if result.convergence else []},
+        summary="\n\n".join(part for part in (holding, proposals.markdown(data), record_note(ctx)) if part),
+        data=data | {"convergence_last": result.convergence[-1:] if result.convergence else [],
+                     "constraints": [c.model_dump(mode="json") for c in constraints.items]},
         sources=[str(ctx.active_record_path)],
     )
 

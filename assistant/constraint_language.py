@@ -1,0 +1,454 @@
+"""Limits, ranges, exclusions and removals read from a scientist's message, in English and Korean.
+
+"keep calcination below 760 °C", "Nb2O5 at most 0.3 wt%", "between 740 and 760 C", "760 ± 10 °C",
+"소성 온도 760도 이하", "not in air", "no W coating", "only B or Al coatings", "exclude Ti",
+"drop the temperature limit", "any atmosphere", "start over". Values are converted to the record's
+units (K -> degC, min -> h, wt% / ppm / mol% -> weight fraction, % Ni -> mole fraction) and
+limits are snapped inward to the parameter's grid; every conversion and snap is said in a note.
+A limit whose parameter or value cannot be told is named in `problems`, so the router asks
+instead of guessing. The spans it reads are blanked in `remaining`, so the reader of fixed
+values (`assistant.extract`) never turns "below 760 °C" into "at 760 °C".
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from tools.domain.constraints import ParameterConstraint, choice, fixed_value, value_range
+from tools.domain.design_space import CategoryParameter, DesignSpace, NumberParameter, format_value
+
+_NUM_BODY = r"\d+(?:\.\d+)?|\.\d+"
+_UNIT_BODY = (r"°\s*c|℃|degc|deg\s*c|deg\b|c\b|k\b|kelvin|도|wt\s*%|wt\.?\s*%|mol\s*%|at\s*%|ppm|%|percent|퍼센트|"
+              r"hours?\b|hrs?\b|h\b|minutes?\b|mins?\b|min\b|시간|분")
+_NUM = rf"({_NUM_BODY})"
+_UNIT = rf"({_UNIT_BODY})"
+
+# operators written before the value (longest first), and their meaning
+_PREFIX_OPS: list[tuple[str, str]] = [
+    (r"not\s+(?:to\s+)?(?:exceed|go\s+above|go\s+over|be\s+above|be\s+over)|not\s+exceeding|no\s+(?:more|higher|greater|hotter)\s+than|"
+     r"not\s+(?:more|higher|greater|hotter)\s+than|not\s+above|not\s+over|at\s+most|up\s+to|max(?:imum)?(?:\s+of)?|<=|=<|≤", "le"),
+    (r"no\s+(?:less|lower|fewer|cooler)\s+than|not\s+(?:less|lower|cooler)\s+than|not\s+below|not\s+under|at\s+least|"
+     r"min(?:imum)?(?:\s+of)?|>=|=>|≥", "ge"),
+    (r"below|under|beneath|less\s+than|lower\s+than|smaller\s+than|cooler\s+than|fewer\s+than|<", "lt"),
+    (r"above|over|more\s+than|greater\s+than|higher\s+than|hotter\s+than|warmer\s+than|exceeding|>", "gt"),
+]
+_POSTFIX_OPS: list[tuple[str, str]] = [
+    (r"or\s+(?:less|lower|below|under|fewer|cooler)|and\s+(?:below|under)|max(?:imum)?\b|at\s+most|tops|이하|넘지\s*않|까지", "le"),
+    (r"or\s+(?:more|higher|above|over|greater|hotter)|and\s+(?:above|over)|min(?:imum)?\b|at\s+least|이상", "ge"),
+    (r"미만|보다\s*(?:낮|작|적)|아래", "lt"),
+    (r"초과|보다\s*(?:높|크|많)|넘게", "gt"),
+]
+
+# parameter mentions: parameter -> alias pattern (lowercase text)
+_MENTIONS: dict[str, str] = {
+    "coating_temp_c": r"coat\w*\s+(?:heat[- ]?treat\w*\s+)?(?:temperature|temp)\b|heat[- ]?treat\w*|코팅\s*온도|코팅\s*열처리",
+    "calcination_temp_c": r"calcin\w*|sinter\w*|\bfir(?:e|ing)\b|anneal\w*|소성|하소|\btemperature\b|\btemp\b|온도",
+    "coating_time_h": r"coat\w*\s+(?:time|duration|dwell)|코팅\s*시간",
+    "calcination_time_h": r"calcin\w*\s+(?:time|duration)|\bdwell\b|\bhold(?:ing)?\s+time\b|sinter\w*\s+time|소성\s*시간|\btime\b|시간",
+    "coating_amount": r"coat\w*\s+(?:amount|level|loading|content)|코팅\s*(?:량|양)",
+    "li_ratio": r"li\s*/\s*(?:tm|me|m)\b|li\s*:\s*tm|li[_ ]ratio|lithium\s+ratio|li\s+excess|lithium\s+excess|리튬\s*비율",
+    "ni": r"(?<![a-z])ni(?![a-z0-9])|nickel|니켈",
+    "co": r"(?<![a-z])co(?![a-z0-9])|cobalt|코발트",
+    "mn": r"(?<![a-z])mn(?![a-z0-9])|manganese|망간",
+    "dopant_zr": r"zro2|(?<![a-z])zr(?![a-z0-9])|zirconi\w*|지르코늄",
+    "dopant_al": r"al2o3|(?<![a-z])al(?![a-z0-9])|alumin\w*|알루미늄",
+    "dopant_ti": r"tio2|(?<![a-z])ti(?![a-z0-9])|titan\w*|티타늄",
+    "dopant_nb": r"nb2o5|(?<![a-z])nb(?![a-z0-9])|niobi\w*|니오븀",
+    "dopant_mg": r"mgo|(?<![a-z])mg(?![a-z0-9])|magnesi\w*|마그네슘",
+    "dopant_w": r"wo3|(?<![a-z])w(?![a-z0-9])|tungsten|텅스텐",
+}
+_DOPANTS = ("dopant_zr", "dopant_al", "dopant_ti", "dopant_nb", "dopant_mg", "dopant_w")
+# grams of dopant oxide per mole of dopant metal (mol% of dopant -> weight fraction)
+_OXIDE_PER_METAL = {"dopant_zr": 123.22, "dopant_al": 50.98, "dopant_ti": 79.87, "dopant_nb": 132.91, "dopant_mg": 40.30, "dopant_w": 231.84}
+_ATOMIC = {"li": 6.94, "ni": 58.693, "co": 58.933, "mn": 54.938, "o": 15.999}
+_COATING_ELEMENTS = {"B": r"(?<![a-z])b(?![a-z0-9])|boron|붕소", "W": r"(?<![a-z])w(?![a-z0-9])|tungsten|텅스텐",
+                     "Co": r"(?<![a-z])co(?![a-z0-9])|cobalt|코발트", "Al": r"(?<![a-z])al(?![a-z0-9])|alumin\w*|알루미늄"}
+_NEGATION = r"(?:not|no|never|avoid|avoiding|without|exclude|excluding|except|other\s+than|skip|rule\s+out|drop)"
+_KR_NEGATION = r"(?:말고|제외|빼고|없이|금지|안\s*되)"
+
+# what a removal names -> parameters
+_REMOVAL_TARGETS: list[tuple[str, tuple[str, ...]]] = [
+    (r"coat\w*\s+(?:temperature|temp)|코팅\s*온도", ("coating_temp_c",)),
+    (r"coat\w*\s+time|코팅\s*시간", ("coating_time_h",)),
+    (r"calcin\w*\s+time|dwell|소성\s*시간", ("calcination_time_h",)),
+    (r"temperature|temp\b|calcin\w*|sinter\w*|온도|소성", ("calcination_temp_c", "coating_temp_c")),
+    (r"\btime\b|시간", ("calcination_time_h", "coating_time_h")),
+    (r"composition|조성", ("ni", "co", "mn")),
+    (r"atmosphere|\bair\b|oxygen|\bo2\b|분위기", ("atmosphere",)),
+    (r"li(?:thium)?\s*source|lioh|li2co3|리튬\s*(?:원료|소스)", ("li_source",)),
+    (r"li\s*/\s*tm|li(?:thium)?\s+ratio|리튬\s*비율", ("li_ratio",)),
+    (r"dopants?|doping|도펀트|도핑", _DOPANTS),
+    (r"coatings?|코팅", ("coating",)),
+    (r"nickel|\bni\b|니켈", ("ni",)),
+    (r"cobalt|\bco\b|코발트", ("co",)),
+    (r"manganese|\bmn\b|망간", ("mn",)),
+    (r"\bnb\w*|niobi\w*", ("dopant_nb",)), (r"\bzr\w*|zirconi\w*", ("dopant_zr",)), (r"\bti\w*|titan\w*", ("dopant_ti",)),
+    (r"\bmg\w*|magnesi\w*", ("dopant_mg",)), (r"\bw\b|wo3|tungsten", ("dopant_w",)), (r"\bal\b|al2o3|alumin\w*", ("dopant_al",)),
+]
+_REMOVE_VERB = r"(?:drop|remove|forget|lift|relax|ignore|clear|delete|cancel|release|undo|free|unfix|unlock|loosen|get\s+rid\s+of)"
+_LIMIT_WORD = r"(?:limits?|constraints?|restrictions?|caps?|bounds?|requirements?|conditions?|ranges?|windows?|rules?|settings?)"
+_CLEAR = (r"\bstart\s+(?:over|again|fresh|from\s+scratch)\b|\bfrom\s+scratch\b|\breset\b|"
+          r"\b(?:clear|remove|drop|forget|lift)\s+(?:all|every|the|my)?\s*(?:of\s+the\s+)?(?:constraints|limits|restrictions|conditions)\b|"
+          r"\bforget\s+(?:everything|all\s+that)\b|\bno\s+(?:more\s+)?constraints\b|처음부터|초기화|"
+          r"(?:제한|조건)\w*\s*(?:모두|전부|다)\s*(?:없애|해제|지워|풀어)|다\s*지워")
+_LOCAL_SCAN = r"local\s+scan|fine\s+scan|fine[- ]grained|small\s+steps?|one[- ]step|step\s+scan|local\s+search|neighbou?rhood\s+scan|국소\s*탐색|미세\s*조정"
+
+
+@dataclass
+class ConstraintReading:
+    """What a message states about limits: new constraints, removals, notes and problems."""
+
+    constraints: list[ParameterConstraint] = field(default_factory=list)
+    removals: list[str] = field(default_factory=list)
+    clear: bool = False
+    local_scan: bool = False
+    notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    remaining: str = ""
+    """The message with every span read here blanked out (for the reader of fixed values)."""
+
+
+def _blank(text: str, start: int, end: int) -> str:
+    return text[:start] + " " * (end - start) + text[end:]
+
+
+def _nearest_mention(text: str, start: int, end: int, candidates: tuple[str, ...], before: int = 60, after: int = 30) -> str | None:
+    """The candidate parameter named inside the quantity ("3000 ppm Nb or less"), else closest before it, else just after."""
+    inside = sorted((m.start(), name) for name in candidates for m in re.finditer(_MENTIONS[name], text[start:end]))
+    if inside:
+        return inside[0][1]
+    best: tuple[int, str] | None = None
+    window = text[max(0, start - before): start]
+    for name in candidates:
+        for m in re.finditer(_MENTIONS[name], window):
+            distance = len(window) - m.end()
+            if best is None or distance < best[0]:
+                best = (distance, name)
+    if best is not None:
+        return best[1]
+    window = text[end: end + after]
+    after_hits = sorted((m.start(), name) for name in candidates for m in re.finditer(_MENTIONS[name], window))
+    return after_hits[0][1] if after_hits else None
+
+
+def _unit_family(unit: str) -> str:
+    u = unit.replace(" ", "").replace(".", "")
+    if u in {"°c", "℃", "degc", "deg", "c", "도"}:
+        return "celsius"
+    if u in {"k", "kelvin"}:
+        return "kelvin"
+    if u in {"h", "hr", "hrs", "hour", "hours", "시간"}:
+        return "hours"
+    if u in {"min", "mins", "minute", "minutes", "분"}:
+        return "minutes"
+    if u in {"wt%"}:
+        return "wt%"
+    if u in {"mol%", "at%"}:
+        return "mol%"
+    if u == "ppm":
+        return "ppm"
+    if u in {"%", "percent", "퍼센트"}:
+        return "%"
+    return ""
+
+
+@dataclass
+class _Quantity:
+    start: int
+    end: int
+    low: float
+    high: float | None  # a range when set
+    unit: str
+    op: str | None  # le, lt, ge, gt; None for a range or a bare value
+    said: str
+
+
+_RANGE_PATTERNS = [
+    rf"between\s+{_NUM}\s*{_UNIT}?\s*(?:and|to|-)\s*{_NUM}\s*{_UNIT}?",
+    rf"from\s+{_NUM}\s*{_UNIT}?\s*(?:to|-|until)\s*{_NUM}\s*{_UNIT}?",
+    rf"{_NUM}\s*{_UNIT}?\s*(?:에서|부터)\s*{_NUM}\s*{_UNIT}?\s*(?:사이|까지)",
+    rf"{_NUM}\s*{_UNIT}?\s*(?:~|–|-|to)\s*{_NUM}\s*{_UNIT}",
+    rf"{_NUM}\s*{_UNIT}?\s*(?:~)\s*{_NUM}",
+]
+_PM_PATTERN = rf"{_NUM}\s*{_UNIT}?\s*(?:\+/-|\+-|±)\s*{_NUM}\s*{_UNIT}?"
+
+
+def _quantities(text: str) -> list[_Quantity]:
+    """Ranges, +/- windows and single values with an operator, in text order, not overlapping."""
+    found: list[_Quantity] = []
+    taken: list[tuple[int, int]] = []
+
+    def free(a: int, b: int) -> bool:
+        return all(b <= s or a >= e for s, e in taken)
+
+    for pattern in _RANGE_PATTERNS:
+        for m in re.finditer(pattern, text):
+            if not free(m.start(), m.end()):
+                continue
+            a, ua, b, ub = m.group(1), m.group(2), m.group(3), m.group(4) if m.lastindex and m.lastindex >= 4 else None
+            unit = ub or ua or ""
+            lo, hi = sorted((float(a), float(b)))
+            found.append(_Quantity(m.start(), m.end(), lo, hi, unit, None, m.group(0).strip()))
+            taken.append((m.start(), m.end()))
+    for m in re.finditer(_PM_PATTERN, text):
+        if not free(m.start(), m.end()):
+            continue
+        centre, width = float(m.group(1)), float(m.group(3))
+        unit = m.group(2) or m.group(4) or ""
+        found.append(_Quantity(m.start(), m.end(), centre - width, centre + width, unit, None, m.group(0).strip()))
+        taken.append((m.start(), m.end()))
+    value = rf"(?P<v>{_NUM_BODY})\s*(?P<u>{_UNIT_BODY})?"
+    prefix = "|".join(f"(?P<{name}{i}>{pattern})" for i, (pattern, name) in enumerate(_PREFIX_OPS))
+    for m in re.finditer(rf"(?<![a-z])(?:{prefix})\s*(?:of\s+|than\s+|to\s+|about\s+|~\s*|approximately\s+)?{value}", text):
+        if not free(m.start(), m.end()):
+            continue
+        op = next(name for i, (_, name) in enumerate(_PREFIX_OPS) if m.group(f"{name}{i}"))
+        found.append(_Quantity(m.start(), m.end(), float(m.group("v")), None, m.group("u") or "", op, m.group(0).strip()))
+        taken.append((m.start(), m.end()))
+    postfix = "|".join(f"(?P<{name}{i}>{pattern})" for i, (pattern, name) in enumerate(_POSTFIX_OPS))
+    for m in re.finditer(rf"{value}\s*(?:[a-z][a-z0-9]*\s+)?(?:로|으로|를|을|는|은)?\s*(?:{postfix})", text):
+        if not free(m.start(), m.end()):
+            continue
+        op = next(name for i, (_, name) in enumerate(_POSTFIX_OPS) if m.group(f"{name}{i}"))
+        found.append(_Quantity(m.start(), m.end(), float(m.group("v")), None, m.group("u") or "", op, m.group(0).strip()))
+        taken.append((m.start(), m.end()))
+    return sorted(found, key=lambda q: q.start)
+
+
+def _cathode_molar_mass(space: DesignSpace, fixed: dict[str, float]) -> float:
+    ni = fixed.get("ni", 0.94)
+    co = fixed.get("co", 0.04)
+    mn = fixed.get("mn", max(0.0, 1.0 - ni - co))
+    return _ATOMIC["li"] + ni * _ATOMIC["ni"] + co * _ATOMIC["co"] + mn * _ATOMIC["mn"] + 2 * _ATOMIC["o"]
+
+
+def _parameter_for(text: str, q: _Quantity, space: DesignSpace) -> str | None:
+    """Which parameter a quantity limits: its unit gives the family, the nearest mention the member."""
+    family = _unit_family(q.unit)
+    names = set(space.names)
+    if family in {"celsius", "kelvin"}:
+        found = _nearest_mention(text, q.start, q.end, ("coating_temp_c", "calcination_temp_c"))
+        return found or ("calcination_temp_c" if "calcination_temp_c" in names else None)
+    if family in {"hours", "minutes"}:
+        found = _nearest_mention(text, q.start, q.end, ("coating_time_h", "calcination_time_h"))
+        return found or ("calcination_time_h" if "calcination_time_h" in names else None)
+    if family in {"wt%", "ppm", "mol%"}:
+        return _nearest_mention(text, q.start, q.end, ("coating_amount", *_DOPANTS, "ni", "co", "mn"), after=20)
+    if family == "%":
+        return _nearest_mention(text, q.start, q.end, ("ni", "co", "mn", "coating_amount", *_DOPANTS), before=25, after=20)
+    return _nearest_mention(text, q.start, q.end, ("li_ratio", "coating_temp_c", "calcination_temp_c", "coating_time_h",
+                                                    "calcination_time_h", "coating_amount", *_DOPANTS, "ni", "co", "mn"), before=40, after=12)
+
+
+def _convert(value: float, family: str, name: str, param: NumberParameter, fixed: dict[str, float],
+             space: DesignSpace) -> tuple[float, str | None]:
+    """A value in the record's unit, and a note when a conversion happened."""
+    if family == "kelvin":
+        converted = value - 273.15
+        if param.step is not None and abs(param.snap(converted) - converted) <= 0.5:
+            converted = param.snap(converted)  # 1033 K is 759.85 degC: the user meant 760
+        return converted, f"read {format_value(value)} K as {format_value(converted)} degC"
+    if family == "minutes":
+        return value / 60.0, f"read {format_value(value)} min as {format_value(value / 60.0)} h"
+    if name in ("ni", "co", "mn"):
+        if family in {"%", "mol%"} or value > 1.0:
+            return value / 100.0, None
+        return value, None
+    if name in _DOPANTS or name == "coating_amount":
+        if family in {"wt%", "%"}:
+            return value / 100.0, None
+        if family == "ppm":
+            return value / 1e6, f"read {format_value(value)} ppm as {format_value(value / 1e6)} weight fraction"
+        if family == "mol%" and name in _DOPANTS:
+            weight = value / 100.0 * _OXIDE_PER_METAL[name] / _cathode_molar_mass(space, fixed)
+            return weight, (f"read {format_value(value)} mol% {name.removeprefix('dopant_').title()} as "
+                            f"{weight:.4f} weight fraction of its oxide (per mole of transition metal)")
+    return value, None
+
+
+def _snap_lower(param: NumberParameter, value: float, strict: bool) -> tuple[float, bool, bool]:
+    """A lower limit on the grid, moved inward: (value, strict, moved)."""
+    if param.step is None:
+        return value, strict, False
+    k = param.grid_index(value)
+    if abs(k - round(k)) <= 1e-6:
+        return param.value_at(int(round(k))) if 0 <= round(k) < (param.n_levels or 0) else value, strict, False
+    return param.value_at(math.ceil(k)) if math.ceil(k) >= 0 else param.low, False, True
+
+
+def _snap_upper(param: NumberParameter, value: float, strict: bool) -> tuple[float, bool, bool]:
+    """An upper limit on the grid, moved inward: (value, strict, moved)."""
+    if param.step is None:
+        return value, strict, False
+    k = param.grid_index(value)
+    if abs(k - round(k)) <= 1e-6:
+        return param.value_at(int(round(k))) if 0 <= round(k) < (param.n_levels or 0) else value, strict, False
+    return param.value_at(math.floor(k)) if math.floor(k) >= 0 else value, False, True
+
+
+def _limits(text: str, space: DesignSpace, reading: ConstraintReading, fixed_hint: dict[str, float]) -> str:
+    for q in _quantities(text):
+        if q.op is None and q.high is None:
+            continue
+        name = _parameter_for(text, q, space)
+        if name is None or name not in space.names:
+            reading.problems.append(f"{q.said!r}: I could not tell which parameter this limits (name it, e.g. 'calcination temperature below 760 °C')")
+            text = _blank(text, q.start, q.end)
+            continue
+        param = space.parameter(name)
+        if not isinstance(param, NumberParameter):
+            reading.problems.append(f"{q.said!r}: {name} is a category, it has no numeric limit")
+            text = _blank(text, q.start, q.end)
+            continue
+        family = _unit_family(q.unit)
+        low, note = _convert(q.low, family, name, param, fixed_hint, space)
+        if note:
+            reading.notes.append(note)
+        high = None
+        if q.high is not None:
+            high, note = _convert(q.high, family, name, param, fixed_hint, space)
+            if note:
+                reading.notes.append(note)
+        lower = upper = None
+        lower_strict = upper_strict = False
+        if q.high is not None:
+            lower, upper = low, high
+        elif q.op in {"le", "lt"}:
+            upper, upper_strict = low, q.op == "lt"
+        else:
+            lower, lower_strict = low, q.op == "gt"
+        moved = []
+        if lower is not None:
+            lower, lower_strict, m = _snap_lower(param, lower, lower_strict)
+            moved.append(m)
+        if upper is not None:
+            upper, upper_strict, m = _snap_upper(param, upper, upper_strict)
+            moved.append(m)
+        constraint = value_range(name, lower, upper, lower_strict, upper_strict)
+        unit = param.unit if param.unit not in {"mole fraction", "weight fraction", "mol/mol"} else ""
+        if any(moved):
+            reading.notes.append(f"read {q.said!r} as {constraint.describe(unit)} (the {format_value(param.step)} {param.unit} grid)".replace("  ", " "))
+        elif q.high is not None or family in {"%", "wt%", "ppm", "mol%"}:
+            reading.notes.append(f"read {q.said!r} as {constraint.describe(unit)}")
+        reading.constraints.append(constraint)
+        text = _blank(text, q.start, q.end)
+    return text
+
+
+def _categories(text: str, space: DesignSpace, reading: ConstraintReading) -> str:
+    names = set(space.names)
+    neg = _NEGATION
+    if "atmosphere" in names:
+        for value, alias in (("air", r"air|공기"), ("O2", r"o2|oxygen|산소")):
+            pattern = rf"\b{neg}\s+(?:in\s+|under\s+|using\s+|with\s+)?(?:{alias})\b|(?:{alias})\s*(?:은|는)?\s*{_KR_NEGATION}"
+            m = re.search(pattern, text)
+            if m:
+                reading.constraints.append(choice("atmosphere", excluded=[value]))
+                text = _blank(text, m.start(), m.end())
+    if "li_source" in names:
+        for value, alias in (("LiOH", r"lioh|lithium\s+hydroxide"), ("Li2CO3", r"li2co3|lithium\s+carbonate")):
+            m = re.search(rf"\b{neg}\s+(?:using\s+|with\s+)?(?:{alias})\b|(?:{alias})\s*(?:은|는)?\s*{_KR_NEGATION}", text)
+            if m:
+                reading.constraints.append(choice("li_source", excluded=[value]))
+                text = _blank(text, m.start(), m.end())
+            m = re.search(rf"\bonly\s+(?:use\s+)?(?:{alias})\b|(?:{alias})\s*만", text)
+            if m:
+                reading.constraints.append(fixed_value("li_source", value))
+                text = _blank(text, m.start(), m.end())
+    if "coating" in names:
+        text = _coating_choices(text, reading)
+    text = _exclusions(text, space, reading)
+    return text
+
+
+def _coating_choices(text: str, reading: ConstraintReading) -> str:
+    element = "|".join(f"(?:{a})" for a in _COATING_ELEMENTS.values())
+    listed = rf"(?:{element})(?:\s*(?:,|or|and|/)\s*(?:{element}))+"
+    m = re.search(rf"\bonly\s+({listed}|{element})\s+coat\w*|\bcoat\w*\s+(?:only\s+)?(?:with|of|in)\s+(?:only\s+)?({listed})\b|"
+                  rf"\b({listed})\s+coat\w*|(?:{element})(?:\s*(?:,|나|또는|이나)\s*(?:{element}))+\s*코팅만?", text)
+    if m:
+        said = m.group(0)
+        values = [v for v, alias in _COATING_ELEMENTS.items() if re.search(alias, said.replace("coat", " "))]
+        if values:
+            reading.constraints.append(choice("coating", allowed=values))
+            text = _blank(text, m.start(), m.end())
+    for value, alias in _COATING_ELEMENTS.items():
+        m = re.search(rf"\b{_NEGATION}\s+(?:{alias})[- ]?coat\w*|\bnot\s+(?:{alias})[- ]coated|(?:{alias})[- ]coat\w*\s+(?:excluded|not\s+allowed|is\s+out)|"
+                      rf"(?:{alias})\s*코팅\s*(?:은|는)?\s*{_KR_NEGATION}", text)
+        if m:
+            reading.constraints.append(choice("coating", excluded=[value]))
+            text = _blank(text, m.start(), m.end())
+    m = re.search(r"\b(?:must\s+be|always|only)\s+coated\b|\bwith\s+(?:a|some)\s+coating\b|\bcoated\s+(?:runs|samples)\s+only\b|코팅\s*필수", text)
+    if m:
+        reading.constraints.append(choice("coating", excluded=["none"]))
+        text = _blank(text, m.start(), m.end())
+    return text
+
+
+def _exclusions(text: str, space: DesignSpace, reading: ConstraintReading) -> str:
+    """'exclude Ti', 'no W', 'Nb-free', 'without cobalt': a dopant (or Co) at 0; bare W/Al/Co also leave the coating."""
+    names = set(space.names)
+    for name in (*_DOPANTS, "co"):
+        if name not in names:
+            continue
+        alias = _MENTIONS[name]
+        m = re.search(rf"\b{_NEGATION}\s+(?:any\s+)?(?:{alias})(?:[- ]?(?:dop\w*|oxide|addition))?(?![- ]?coat)\b|\b(?:{alias})[- ]free\b|"
+                      rf"(?:{alias})\s*(?:도핑|도펀트)?\s*(?:은|는)?\s*{_KR_NEGATION}", text)
+        if not m:
+            continue
+        said = m.group(0).strip()
+        element = name.removeprefix("dopant_").title()
+        reading.constraints.append(fixed_value(name, 0.0))
+        coating_value = {"dopant_w": "W", "dopant_al": "Al", "co": "Co"}.get(name)
+        bare = not re.search(r"dop|oxide|addition|도핑|도펀트|free", said)
+        if coating_value and bare and "coating" in names and "coat" not in text[m.end(): m.end() + 12]:
+            reading.constraints.append(choice("coating", excluded=[coating_value]))
+            what = "Co in the composition" if name == "co" else f"{element} dopant"
+            reading.notes.append(f"read {said!r} as no {what} and no {coating_value} coating")
+        text = _blank(text, m.start(), m.end())
+    return text
+
+
+def _removals(text: str, space: DesignSpace, reading: ConstraintReading) -> str:
+    if re.search(_CLEAR, text):
+        reading.clear = True
+        return re.sub(_CLEAR, lambda m: " " * len(m.group(0)), text)
+    targets = "|".join(f"(?:{p})" for p, _ in _REMOVAL_TARGETS)
+    patterns = [
+        rf"\b{_REMOVE_VERB}\s+(?:the\s+|my\s+|that\s+|this\s+|any\s+)?(?P<t>{targets})(?:\s+{_LIMIT_WORD})?",
+        rf"\b{_REMOVE_VERB}\s+(?:the\s+|my\s+)?{_LIMIT_WORD}\s+on\s+(?:the\s+)?(?P<t>{targets})",
+        rf"\bno\s+(?:more\s+)?(?P<t>{targets})\s+{_LIMIT_WORD}",
+        rf"\b(?:any|either)\s+(?P<t>{targets})\b",
+        rf"\b(?:let|leave)\s+(?:the\s+)?(?P<t>{targets})\s+(?:vary|float|free|open|be\s+anything)",
+        rf"\b(?P<t>{targets})\s+(?:can|may|is\s+free\s+to)\s+(?:vary|be\s+anything|change)",
+        rf"(?P<t>{targets})\s*(?:제한|조건)?\s*(?:없애|해제|풀어|지워|상관\s*없)",
+    ]
+    for pattern in patterns:
+        for m in list(re.finditer(pattern, text)):
+            said = m.group("t")
+            for target, params in _REMOVAL_TARGETS:
+                if re.fullmatch(target, said) or re.match(target, said):
+                    for p in params:
+                        if p in space.names and p not in reading.removals:
+                            reading.removals.append(p)
+                    break
+            text = _blank(text, m.start(), m.end())
+    return text
+
+
+def read_constraints(text: str, space: DesignSpace, fixed_hint: dict[str, float] | None = None) -> ConstraintReading:
+    """Read the limits, choices, exclusions and removals of a lower-cased message (see the module docstring)."""
+    reading = ConstraintReading()
+    reading.local_scan = re.search(_LOCAL_SCAN, text) is not None
+    text = _removals(text, space, reading)
+    text = _limits(text, space, reading, dict(fixed_hint or {}))
+    text = _categories(text, space, reading)
+    reading.remaining = text
+    return reading
+
+
+def category_parameters(space: DesignSpace) -> list[CategoryParameter]:
+    """The space's categorical parameters (for messages naming allowed values)."""
+    return space.categories

@@ -1,0 +1,65 @@
+"""A conversation's state kept between turns: constraints, active record, last results, router memory.
+
+The CLI's `chat` and each UI session keep it in memory; `matassist ask --conversation NAME`
+saves it under <data dir>/conversations/NAME.json (written to a temporary file, then renamed)
+so a script can continue a conversation turn after turn.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from assistant.settings import Settings
+from tools.domain.constraints import ConstraintSet
+from tools.domain.errors import MatassistError
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+FORMAT = 1
+
+
+class ConversationState(BaseModel):
+    """What a conversation remembers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: int = Field(default=FORMAT, description="file format version")
+    name: str = Field(description="the conversation's name")
+    record_path: str | None = Field(default=None, description="the active record; None for the built-in demo record")
+    constraints: ConstraintSet = Field(default_factory=ConstraintSet, description="the constraints in force")
+    last_intent: str | None = Field(default=None, description="the offline router's last request, for follow-ups")
+    last_args: dict[str, Any] = Field(default_factory=dict, description="its arguments")
+    last_proposals: dict[str, Any] | None = Field(default=None, description="the last proposals (ProposalResult as JSON)")
+    turns: int = Field(default=0, description="turns answered so far")
+
+
+def conversation_path(settings: Settings, name: str) -> Path:
+    """Where conversation `name` is kept; MatassistError for a name that is not a plain file name."""
+    if not _NAME.match(name):
+        raise MatassistError(f"conversation name '{name}': use letters, digits, '-', '_' or '.', up to 64 characters")
+    return settings.ensure_data_dir() / "conversations" / f"{name}.json"
+
+
+def load_conversation(settings: Settings, name: str) -> ConversationState:
+    """The saved state of conversation `name`, or a new one."""
+    path = conversation_path(settings, name)
+    if not path.exists():
+        return ConversationState(name=name)
+    try:
+        return ConversationState.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, ValidationError) as err:
+        raise MatassistError(f"conversation '{name}' cannot be read ({path}): {str(err).splitlines()[0]}; delete the file to start over") from err
+
+
+def save_conversation(settings: Settings, state: ConversationState) -> Path:
+    """Write the state atomically; returns its path."""
+    from tools.domain.record import atomic_write_text
+
+    path = conversation_path(settings, state.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, state.model_dump_json(indent=2))
+    return path
