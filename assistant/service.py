@@ -227,6 +227,18 @@ class Assistant:
         """The constraints in force, structured (parameter, equals, lower, upper, allowed, excluded)."""
         return [c.model_dump(mode="json") for c in self.ctx.constraints.items]
 
+    def constraint_descriptions(self) -> list[tuple[str, str]]:
+        """(parameter, 'calcination_temp_c < 760 degC') for each constraint in force, in the order stated."""
+        from tools.domain.design_space import NumberParameter
+
+        space = self.ctx.space()
+        out = []
+        for c in self.ctx.constraints.items:
+            param = space.parameter(c.parameter) if c.parameter in space.names else None
+            unit = param.unit if isinstance(param, NumberParameter) and param.unit not in {"mole fraction", "weight fraction", "mol/mol"} else ""
+            out.append((c.parameter, c.describe(unit)))
+        return out
+
     def holding_line(self) -> str:
         """'Holding: ni = 0.94; calcination_temp_c < 760 degC.' or '' when nothing is held."""
         return self.ctx.constraints.holding_line(self.ctx.space())

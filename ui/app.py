@@ -243,6 +243,30 @@ def _fixed_values_form(assistant: Assistant) -> None:
             state.pending_call = ("propose_conditions", {"fixed": values, "n": int(n)})
 
 
+def _constraints_section(assistant: Assistant, where: str) -> None:
+    """The constraints in force, each with a remove button, and "clear all"."""
+    items = assistant.constraint_descriptions()
+    if where == "sidebar":
+        st.subheader("Constraints in force")
+        if not items:
+            st.caption("none yet: say e.g. \"keep calcination below 760 °C\" or \"no W coating\"")
+            return
+    elif not items:
+        return
+    else:
+        st.caption("Holding: " + "; ".join(text for _, text in items))
+    columns = st.columns(min(len(items) + 1, 6)) if where == "main" else [st.container()] * (len(items) + 1)
+    for i, (parameter, text) in enumerate(items):
+        with columns[i % len(columns)]:
+            if st.button(f"{text}", key=f"drop-{where}-{parameter}", icon=":material/close:", help=f"drop the constraint on {parameter}"):
+                assistant.drop_constraint(parameter)
+                st.rerun()
+    with columns[len(items) % len(columns)]:
+        if st.button("clear all", key=f"clear-{where}", icon=":material/clear_all:"):
+            assistant.clear_constraints()
+            st.rerun()
+
+
 def _sidebar() -> None:
     state = _session()
     assistant: Assistant = state.assistant
@@ -254,6 +278,7 @@ def _sidebar() -> None:
             st.caption("No LLM key set: answers come from the tools through the offline router. "
                        "Set OPENAI_API_KEY or MATASSIST_LLM_BASE_URL for a language model.")
         info = _record_section(assistant)
+        _constraints_section(assistant, "sidebar")
         st.file_uploader("Record results (CSV)", type=["csv"], key="results_upload")
         st.file_uploader("Check a CIF", type=["cif"], key="cif_upload")
         _literature_section(assistant)
@@ -289,6 +314,7 @@ def main() -> None:
         state.messages.append({"role": "user", "content": prompt})
         _answer(prompt, attachments)
 
+    _constraints_section(state.assistant, "main")
     submitted = st.chat_input("Ask, e.g. propose next 94% Ni conditions", accept_file="multiple",
                               file_type=["csv", "cif", "pdf", "md", "txt"])
     if submitted:
