@@ -318,6 +318,14 @@ def test_repair_template_variables_are_checked() -> None:
     assert set(template.get_identifiers()) == REPAIR_TEMPLATE_VARIABLES
 
 
+def test_repair_prompt_needs_the_callers_template() -> None:
+    text = (DATA / "corrupt_overlap.cif").read_text()
+    assert validate_cif_text(text).repair_prompt is None  # tools do not read prompts/: no template, no prompt
+    assert validate_cif_text(text, repair_template=REPAIR_TEMPLATE).repair_prompt
+    with pytest.raises(CifError, match="placeholders"):
+        validate_cif_text(text, repair_template="fix $problems")
+
+
 def test_models_are_strict_and_consistent() -> None:
     with pytest.raises(ValidationError):
         ValidateCifInput(cif_text="data_x", unknown=1)  # type: ignore[call-arg]
@@ -344,6 +352,11 @@ def test_tool_module_does_not_import_pymatgen() -> None:
     code = "import sys, tools.structures.validation, tools.structures.rules; print('pymatgen' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_structures_package_does_not_import_prompts() -> None:
+    sources = [*(REPO / "tools" / "structures").rglob("*.py")]
+    assert sources and not [p.name for p in sources if "from prompts" in p.read_text() or "import prompts" in p.read_text()]
 
 
 # ----------------------------------------------------------------------------- fuzz: never crashes
