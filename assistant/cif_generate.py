@@ -21,16 +21,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assistant.cif_repair import repair_template
 from prompts import load_prompt
 from tools.domain.errors import MatassistError
 from tools.domain.record import atomic_write_text
-from tools.structures.validation import (
+from tools.structures.models import (
     DEFAULT_RELAX_STEPS,
-    CifValidationInput,
     CifValidationResult,
     ReferenceEntry,
-    validate_cif,
+    ValidateCifInput,
 )
+from tools.structures.validation import validate_cif
 
 if TYPE_CHECKING:
     from tools.structures.rules import FamilyRules
@@ -139,8 +140,7 @@ def parse_formula(formula: str) -> dict[str, float]:
 
 def family_for(formula: str, rules: str = "auto") -> FamilyRules | None:
     """The structure family to use: the named one (CifError if unknown), else the built-in one the formula fits."""
-    from tools.structures.rules import select_family
-    from tools.structures.validation import resolve_family
+    from tools.structures.rules import resolve_family, select_family
 
     explicit = resolve_family(rules)
     if explicit is not None or rules.strip().lower() == "none":
@@ -235,8 +235,8 @@ def _write_round(out_dir: Path, rnd: GenerationRound, extra: dict[str, Any]) -> 
 
 def _validate(cif: str, source: str, rules: str, fast: bool, relax_steps: int,
               reference_entries: Sequence[ReferenceEntry]) -> CifValidationResult:
-    return validate_cif(CifValidationInput(cif=cif, source=source, rules=rules, fast=fast, relax_steps=relax_steps,
-                                           reference_entries=list(reference_entries)))
+    return validate_cif(ValidateCifInput(cif_text=cif, file_name=source, rules=rules, physical=not fast),
+                        relax_steps=relax_steps, reference_entries=reference_entries, repair_template=repair_template())
 
 
 # ---------------------------------------------------------------------------- the loop
@@ -318,8 +318,8 @@ def prototype_cif(formula: str, rules: str = "auto") -> tuple[str, FamilyRules, 
     from pymatgen.core import Composition
     from pymatgen.io.cif import CifWriter
 
-    from tools.structures.validation import formula_per_unit as formula_text
-    from tools.structures.validation import prototype_structure
+    from tools.structures.chemistry import formula_per_unit as formula_text
+    from tools.structures.prototype import prototype_structure
 
     amounts = parse_formula(formula)
     family = family_for(formula, rules)

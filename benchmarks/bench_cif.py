@@ -39,8 +39,8 @@ def make_cifs(folder: Path, count: int = 100, seed: int = 11) -> list[Path]:
     """Write `count` small CIFs to `folder`; returns their paths."""
     from pymatgen.io.cif import CifWriter
 
+    from tools.structures.prototype import prototype_structure
     from tools.structures.rules import load_family
-    from tools.structures.validation import prototype_structure
 
     rng = random.Random(seed)
     bases = []
@@ -74,10 +74,12 @@ def make_cifs(folder: Path, count: int = 100, seed: int = 11) -> list[Path]:
 
 
 def validate_all(paths: list[Path], fast: bool, relax_steps: int) -> list[Any]:
-    from tools.structures.validation import CifValidationInput, decode_cif_bytes, validate_cifs
+    from assistant.cif_repair import repair_template
+    from tools.structures.models import ValidateCifInput
+    from tools.structures.validation import decode_cif_bytes, validate_cifs
 
-    return validate_cifs([CifValidationInput(cif=decode_cif_bytes(p.read_bytes()), source=p.name, fast=fast,
-                                             relax_steps=relax_steps) for p in paths])
+    return validate_cifs([ValidateCifInput(cif_text=decode_cif_bytes(p.read_bytes()), file_name=p.name, physical=not fast)
+                          for p in paths], relax_steps=relax_steps, repair_template=repair_template())
 
 
 def time_mode(paths: list[Path], fast: bool, relax_steps: int, runs: int) -> dict[str, Any]:
@@ -132,13 +134,13 @@ def main() -> None:
     args = parser.parse_args()
     t0 = time.perf_counter()
     import tools.structures.validation  # noqa: F401 - import cost is part of the setup figure
-    from tools.structures.validation import CifValidationInput
+    from tools.structures.models import DEFAULT_RELAX_STEPS
 
-    relax_steps = args.relax_steps if args.relax_steps is not None else CifValidationInput(cif="").relax_steps
+    relax_steps = args.relax_steps if args.relax_steps is not None else DEFAULT_RELAX_STEPS
     with tempfile.TemporaryDirectory() as tmp:
         paths = make_cifs(Path(tmp))
         sizes = []
-        from tools.structures.validation import read_structure
+        from tools.structures.parsing import read_structure
 
         for p in paths:
             with warnings.catch_warnings():

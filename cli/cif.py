@@ -16,7 +16,7 @@ from rich.table import Table
 
 from cli.common import JsonOpt, emit_json, guarded, out, settings
 from tools.domain.errors import DataFileError
-from tools.structures.validation import DEFAULT_RELAX_STEPS
+from tools.structures.models import DEFAULT_RELAX_STEPS
 
 RelaxOpt = Annotated[int, typer.Option("--relax-steps", min=0, max=500,
                                        help="FIRE steps of the short relaxation in the physical check (0: none)")]
@@ -36,7 +36,7 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _print_result(result: object, show_prompt: bool) -> None:
-    from tools.structures.validation import CifValidationResult
+    from tools.structures.models import CifValidationResult
 
     assert isinstance(result, CifValidationResult)
     verdict = "[bold green]VALID[/]" if result.valid else "[bold red]INVALID[/]"
@@ -98,22 +98,19 @@ def register(app: typer.Typer) -> None:
         a short relaxation (the first use loads the model, about 10-20 s). Exit code 0 when every
         file is valid, 1 when any has an error, 2 on usage errors.
         """
-        from tools.structures.validation import (
-            CifValidationInput,
-            decode_cif_bytes,
-            resolve_family,
-            validate_cifs,
-        )
+        from assistant.cif_repair import repair_template
+        from tools.structures.models import ValidateCifInput
+        from tools.structures.rules import resolve_family
+        from tools.structures.validation import decode_cif_bytes, validate_cifs
 
         texts = [(path, decode_cif_bytes(_read_bytes(path))) for path in files]
         ref_text = decode_cif_bytes(_read_bytes(reference)) if reference is not None else None
         resolve_family(rules)  # unknown family names fail here, before any file is checked
-        results = validate_cifs([
-            CifValidationInput(cif=text, source=str(path), rules=rules, reference_cif=ref_text,
-                               reference_name=None if reference is None else str(reference), fast=fast,
-                               relax_steps=relax_steps)
-            for path, text in texts
-        ])
+        results = validate_cifs(
+            [ValidateCifInput(cif_text=text, file_name=str(path), rules=rules, physical=not fast) for path, text in texts],
+            reference_cif=ref_text, reference_name=None if reference is None else str(reference),
+            relax_steps=relax_steps, repair_template=repair_template(),
+        )
         if as_json:
             payload = [r.summary() for r in results]
             emit_json(payload[0] if len(payload) == 1 else payload)
@@ -193,7 +190,7 @@ def _generate_app() -> typer.Typer:
             parse_formula,
         )
         from assistant.llm import BackendError, make_chat_model, resolve_backend
-        from tools.structures.validation import resolve_family
+        from tools.structures.rules import resolve_family
 
         cfg = settings()
         parse_formula(formula)

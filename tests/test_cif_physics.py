@@ -13,17 +13,18 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from assistant.cif_repair import repair_template
 from tools.domain.errors import ModelError
 from tools.structures import physics as cif_physics
-from tools.structures.validation import (
+from tools.structures.hull import energy_above_hull
+from tools.structures.models import (
     CHECK_CODES,
-    CifValidationInput,
     CifValidationResult,
     ReferenceEntry,
-    read_structure,
-    validate_cif_text,
-    validate_cifs,
+    ValidateCifInput,
 )
+from tools.structures.parsing import read_structure
+from tools.structures.validation import validate_cif_text, validate_cifs
 
 # pymatgen's CifWriter (used here to write test structures) warns about repeated P1 labels.
 pytestmark = pytest.mark.filterwarnings("ignore:Site labels are not unique:UserWarning")
@@ -86,7 +87,7 @@ def test_weights_ship_in_the_package_and_load_offline(potential: Any) -> None:
 
 
 def test_licoo2_numbers_are_finite_and_sound(potential: Any) -> None:
-    result = validate_cif_text(licoo2_text(), source="licoo2_r3m.cif", fast=False)
+    result = validate_cif_text(licoo2_text(), source="licoo2_r3m.cif", fast=False, repair_template=repair_template())
     phys = result.physical
     assert result.valid and phys.status == "ok", result.checks
     assert phys.n_atoms_evaluated == 4  # the 12-atom hexagonal cell is evaluated as its 4-atom primitive cell
@@ -104,7 +105,7 @@ def test_licoo2_numbers_are_finite_and_sound(potential: Any) -> None:
 
 def test_published_structures_are_not_flagged(potential: Any) -> None:
     names = ["lifepo4_pnma.cif", "limn2o4_fd3m.cif", "licoo2_p1.cif"]
-    results = validate_cifs([CifValidationInput(cif=(DATA / n).read_text(), source=n, fast=False) for n in names])
+    results = validate_cifs([ValidateCifInput(cif_text=(DATA / n).read_text(), file_name=n, physical=True) for n in names])
     for name, result in zip(names, results, strict=True):
         assert result.physical.status == "ok", (name, result.physical, result.checks)
         assert result.valid
@@ -124,7 +125,7 @@ def test_exploded_cell_is_an_error_although_geometry_passes(potential: Any) -> N
     text = scaled_licoo2(2.0)
     geometric = validate_cif_text(text, source="exploded")
     assert geometric.valid  # every geometric rule passes (only warnings)
-    result = validate_cif_text(text, source="exploded", fast=False)
+    result = validate_cif_text(text, source="exploded", fast=False, repair_template=repair_template())
     assert not result.valid
     assert "PHYSICAL_ENERGY_HIGH" in result.codes("error")
     assert result.physical.energy_above_baseline is not None and result.physical.energy_above_baseline > 3
@@ -171,7 +172,7 @@ def test_model_failure_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -
         raise ModelError("weights unreadable (test)")
 
     monkeypatch.setattr(cif_physics, "load_potential", broken)
-    result = validate_cif_text(licoo2_text(), fast=False)
+    result = validate_cif_text(licoo2_text(), fast=False, repair_template=repair_template())
     assert result.valid  # a tool failure is not a finding about the CIF
     assert result.physical.status == "failed" and "weights unreadable" in (result.physical.reason or "")
     assert "PHYSICAL_FAILED" in result.codes("warning")
@@ -180,7 +181,7 @@ def test_model_failure_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -
 
 def test_every_physical_code_is_registered(potential: Any) -> None:
     texts = [licoo2_text(), scaled_licoo2(0.8), scaled_licoo2(2.0), scaled_licoo2(3.0)]
-    results = validate_cifs([CifValidationInput(cif=t, fast=False, relax_steps=3) for t in texts])
+    results = validate_cifs([ValidateCifInput(cif_text=t, physical=True) for t in texts], relax_steps=3)
     for r in results:
         assert r.codes() <= set(CHECK_CODES)
         assert r.physical.relax_steps is None or r.physical.relax_steps <= 3
@@ -196,14 +197,14 @@ def test_energy_above_hull_with_reference_entries() -> None:
         ReferenceEntry(formula="O2", energy_per_atom=-4.9, name="O2"),
         ReferenceEntry(formula="LiCoO2", energy_per_atom=-6.40, name="mp-22526"),
     ]
-    e_hull, note = cif_physics.energy_above_hull("LiCoO2", -6.30, refs)
+    e_hull, note = energy_above_hull("LiCoO2", -6.30, refs)
     assert e_hull == pytest.approx(0.10, abs=1e-6)
     assert "mp-22526" in note
-    below, _ = cif_physics.energy_above_hull("LiCoO2", -6.50, refs)
+    below, _ = energy_above_hull("LiCoO2", -6.50, refs)
     assert below == pytest.approx(-0.10, abs=1e-6)  # below the references' hull: negative
-    missing, why = cif_physics.energy_above_hull("LiCoO2", -6.3, refs[1:])
+    missing, why = energy_above_hull("LiCoO2", -6.3, refs[1:])
     assert missing is None and "lack the element(s) Li" in why
-    none, why = cif_physics.energy_above_hull("LiCoO2", -6.3, [])
+    none, why = energy_above_hull("LiCoO2", -6.3, [])
     assert none is None and "no reference entries" in why
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import string
 import subprocess
 import sys
 from pathlib import Path
@@ -13,31 +14,28 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from assistant.cif_repair import repair_template
 from tools.domain.errors import CifError
+from tools.structures.checks.charge import charge_balance
+from tools.structures.models import CHECK_CODES, CifValidationResult, ValidateCifInput
+from tools.structures.parsing import read_structure
+from tools.structures.prototype import prototype_structure
+from tools.structures.repair import REPAIR_TEMPLATE_VARIABLES
 from tools.structures.rules import list_families, load_all_families, load_family, select_family
-from tools.structures.validation import (
-    CHECK_CODES,
-    REPAIR_TEMPLATE_VARIABLES,
-    CifValidationInput,
-    CifValidationResult,
-    charge_balance,
-    decode_cif_bytes,
-    load_repair_template,
-    prototype_structure,
-    read_structure,
-    space_group_number,
-    validate_cif_text,
-)
+from tools.structures.spacegroups import space_group_number
+from tools.structures.validation import decode_cif_bytes, validate_cif_text
 
 # pymatgen's CifWriter (used here to write test structures) warns about repeated P1 labels.
 pytestmark = pytest.mark.filterwarnings("ignore:Site labels are not unique:UserWarning")
 
 DATA = Path(__file__).parent / "data" / "cif"
 REPO = Path(__file__).resolve().parents[1]
+REPAIR_TEMPLATE = repair_template()
 
 
 def check(name: str, **kwargs: object) -> CifValidationResult:
-    return validate_cif_text(decode_cif_bytes((DATA / name).read_bytes()), source=name, **kwargs)  # type: ignore[arg-type]
+    return validate_cif_text(decode_cif_bytes((DATA / name).read_bytes()), source=name, repair_template=REPAIR_TEMPLATE,
+                             **kwargs)  # type: ignore[arg-type]
 
 
 def sites_by_element(result: CifValidationResult) -> dict[str, set[str]]:
@@ -291,7 +289,7 @@ _atom_site_occupancy
             + [("O", (k * 0.083 + 0.04) % 1, (k * 0.37 + 0.1) % 1, (k * 0.61 + 0.2) % 1) for k in range(12)]
         )
     )
-    result = validate_cif_text(text, source="generated.cif")
+    result = validate_cif_text(text, source="generated.cif", repair_template=REPAIR_TEMPLATE)
     # No atom closer than 0.5 A, so no error: the problems are warnings the repair prompt lists.
     assert {"BOND_TOO_SHORT", "RULE_SPACEGROUP"} <= result.codes("warning")
     assert result.rules == "nasicon_nazr2p3o12" and result.rules_selected_by == "auto"
@@ -316,13 +314,21 @@ def test_reference_comparison() -> None:
 
 
 def test_repair_template_variables_are_checked() -> None:
-    template = load_repair_template()
+    template = string.Template(repair_template())
     assert set(template.get_identifiers()) == REPAIR_TEMPLATE_VARIABLES
+
+
+def test_repair_prompt_needs_the_callers_template() -> None:
+    text = (DATA / "corrupt_overlap.cif").read_text()
+    assert validate_cif_text(text).repair_prompt is None  # tools do not read prompts/: no template, no prompt
+    assert validate_cif_text(text, repair_template=REPAIR_TEMPLATE).repair_prompt
+    with pytest.raises(CifError, match="placeholders"):
+        validate_cif_text(text, repair_template="fix $problems")
 
 
 def test_models_are_strict_and_consistent() -> None:
     with pytest.raises(ValidationError):
-        CifValidationInput(cif="data_x", unknown=1)  # type: ignore[call-arg]
+        ValidateCifInput(cif_text="data_x", unknown=1)  # type: ignore[call-arg]
     result = check("corrupt_overlap.cif")
     payload = result.model_dump()
     payload["valid"] = True
@@ -346,6 +352,11 @@ def test_tool_module_does_not_import_pymatgen() -> None:
     code = "import sys, tools.structures.validation, tools.structures.rules; print('pymatgen' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_structures_package_does_not_import_prompts() -> None:
+    sources = [*(REPO / "tools" / "structures").rglob("*.py")]
+    assert sources and not [p.name for p in sources if "from prompts" in p.read_text() or "import prompts" in p.read_text()]
 
 
 # ----------------------------------------------------------------------------- fuzz: never crashes

@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from pydantic import BaseModel, ConfigDict, Field
-
 from assistant.tools.base import ToolContext, ToolOutput, tool_spec
-
-if TYPE_CHECKING:
-    from tools.structures.validation import PhysicalCheckResult
-
-
-class ValidateCifInput(BaseModel):
-    """Check a CIF (crystal structure) for soundness: parsing, cell, formula, distances, space group, charge balance, Wyckoff sites and structure-family rules."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    cif_text: str = Field(description="the complete CIF text")
-    file_name: str | None = Field(default=None, description="name of the CIF file, for the report")
-    rules: str = Field(
-        default="auto",
-        description="structure-family rules: 'auto' (pick by composition and structure), 'none', or a family such as layered_limo2, spinel_limn2o4, olivine_lifepo4, nasicon_nazr2p3o12, garnet_llzo, perovskite_llto",
-    )
-    physical: bool = Field(
-        default=True,
-        description="also run the physical check with the CHGNet universal potential (energy, forces, pressure, a short "
-        "relaxation; seconds, plus a one-off model load); false for the geometric checks only",
-    )
+from tools.structures.models import PhysicalCheckResult, ValidateCifInput
 
 
 def _validate(ctx: ToolContext, args: ValidateCifInput) -> ToolOutput:
-    from tools.structures.validation import CifValidationInput, validate_cif
+    from assistant.cif_repair import repair_template
+    from tools.structures.validation import validate_cif
 
-    result = validate_cif(CifValidationInput(cif=args.cif_text, source=args.file_name, rules=args.rules, fast=not args.physical))
+    result = validate_cif(args, repair_template=repair_template())
     verdict = "sound: no errors" if result.valid else "NOT sound"
     sg = result.spacegroup
     lines = [

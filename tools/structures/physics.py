@@ -10,7 +10,7 @@ For each ordered structure the check reports, with units:
   steps, stopping when every force is below `fmax`): how far the atoms move (A) and how much the
   energy drops (eV/atom);
 - with reference entries for the chemical system (e.g. Materials Project's GGA/GGA+U energies),
-  an energy-above-hull estimate (eV/atom).
+  an energy-above-hull estimate (eV/atom; tools/structures/hull.py).
 
 Structures are evaluated in batches and relaxed together, and forces come from one backward pass
 without the double-backward graph CHGNet builds for training, which keeps 100 small structures
@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tools.domain.errors import ModelError
-from tools.structures.validation import (
+from tools.structures.hull import energy_above_hull
+from tools.structures.models import (
     DEFAULT_RELAX_STEPS,
     CifCheck,
     PhysicalCheckResult,
@@ -574,47 +575,3 @@ def _outcome(st: _State, relax_steps: int, fmax: float, references: Sequence[Ref
         seconds=round(seconds, 4),
     )
     return PhysicalOutcome(result, checks)
-
-
-# ---------------------------------------------------------------- convex hull
-
-
-def energy_above_hull(formula: str, energy_per_atom: float, references: Sequence[ReferenceEntry]) -> tuple[float | None, str]:
-    """Energy above the convex hull of the reference entries (eV/atom) and a note; None when not estimated.
-
-    The references must be on CHGNet's energy scale: CHGNet learned Materials Project GGA/GGA+U
-    energies (MPtrj), so MP's entries for the chemical system are the intended references. The
-    value is an estimate: the potential's energy error is about 0.03 eV/atom, and the structure is
-    only briefly relaxed (fixed cell), so it is an upper bound of the relaxed structure's.
-    """
-    if not references:
-        return None, "no reference entries: energy above hull not estimated"
-    from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
-    from pymatgen.core import Composition
-
-    comp = Composition(formula)
-    system = {str(e) for e in comp.elements}
-    entries = []
-    for ref in references:
-        try:
-            rc = Composition(ref.formula)
-        except ValueError as err:
-            return None, f"reference {ref.name or ref.formula}: unreadable formula ({err})"
-        if {str(e) for e in rc.elements} <= system:
-            entries.append(PDEntry(rc, ref.energy_per_atom * rc.num_atoms, name=ref.name or ref.formula))
-    have = {str(e) for entry in entries if entry.composition.is_element for e in entry.composition.elements}
-    missing = sorted(system - have)
-    if missing:
-        return None, f"the reference entries lack the element(s) {', '.join(missing)}: energy above hull not estimated"
-    target = PDEntry(comp, energy_per_atom * comp.num_atoms, name="checked structure")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pymatgen warns about unused entries; they do not change the hull
-        # The hull of the references alone: a structure below it gets a negative value (a new ground state).
-        diagram = PhaseDiagram(entries)
-        decomp, e_hull = diagram.get_decomp_and_e_above_hull(target, allow_negative=True)
-    if e_hull is None:
-        return None, "the hull could not be computed at this composition"
-    phases = " + ".join(sorted(str(getattr(entry, "name", entry.composition.reduced_formula)) for entry in decomp)) if decomp else "itself"
-    note = (f"against {len(entries)} reference entries of the {'-'.join(sorted(system))} system; "
-            f"the hull at this composition is {phases}")
-    return float(e_hull), note

@@ -4,7 +4,7 @@ A family (layered LiMO2, spinel, olivine, NASICON, garnet, perovskite LLTO) name
 elements play (A = alkali, M = transition metal, X = anion ...), the space groups it is known
 in, the Wyckoff sites each role may occupy in the ITA standard setting of each group (a set of
 allowed sites, not a list that must all be filled), the coordination polyhedra of the roles
-and how those polyhedra share corners, edges or faces. ``tools.structures.validation`` checks a
+and how those polyhedra share corners, edges or faces. ``tools.structures.checks.family`` checks a
 structure against a family; this module only loads, validates and selects the rule data.
 """
 
@@ -296,6 +296,14 @@ def load_family(source: str | Path) -> FamilyRules:
     if path.suffix in {".yaml", ".yml"} and path.is_file():
         return _read_family(path)
     raise CifError(f"unknown rule family '{text}': use one of {', '.join(names)} or a YAML file{suggest(text, names)}")
+
+
+def resolve_family(rules: str) -> FamilyRules | None:
+    """The family named by a `rules` value: None for 'auto' or 'none', else the loaded family (CifError if unknown)."""
+    key = rules.strip()
+    if key.lower() in {"auto", "none", ""}:
+        return None
+    return load_family(key)
 
 
 def load_all_families() -> list[FamilyRules]:
