@@ -33,7 +33,9 @@ sys.path.insert(0, str(ROOT))
 
 from tests.literature_pdf import paper_pages, write_pdf  # noqa: E402
 from tools.literature.embeddings import MiniLMEmbedder  # noqa: E402
-from tools.literature.store import Chunk, LiteratureStore, iter_eval_hits  # noqa: E402
+from tools.literature.models import Chunk  # noqa: E402
+from tools.literature.search import iter_eval_hits  # noqa: E402
+from tools.literature.store import LiteratureStore  # noqa: E402
 
 EVAL = ROOT / "tests" / "data" / "literature_eval.yaml"
 

@@ -11,7 +11,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cli.common import JsonOpt, emit_json, err, guarded, out, settings
+from cli.model_options import Flag, model_options
 from tools.domain.errors import MatassistError
+from tools.literature.models import SearchLiteratureInput
 
 knowledge_app = typer.Typer(
     help="Literature store: ingest PDFs, notes and BibTeX/RIS; search with citations (offline).",
@@ -114,20 +116,20 @@ def knowledge_ingest(
 
 @knowledge_app.command("search")
 @guarded
+@model_options(SearchLiteratureInput, (Flag("query", form="argument"), Flag("k", bounded=True)), param="request")
 def knowledge_search(
-    query: Annotated[str, typer.Argument(help="question or keywords")],
-    k: Annotated[int, typer.Option("--k", min=1, max=50, help="number of passages")] = 5,
+    request: SearchLiteratureInput,
     answer: Annotated[bool, typer.Option("--answer", help="offline answer: the top passages quoted with citations")] = False,
     store: StoreOpt = None,
     chroma_url: UrlOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Search the literature store (vector + keyword ranking); every passage comes with its citation."""
-    from tools.literature.store import render_offline_answer
+    from tools.literature.rendering import render_offline_answer
 
     lit = open_store(store, chroma_url)
     starter = _ensure_corpus(lit, as_json)
-    result = lit.search(query, k=k)
+    result = lit.search(request.query, k=request.k)
     if as_json:
         payload: dict[str, Any] = result.model_dump(mode="json")
         payload["starter_corpus_ingested"] = starter

@@ -6,6 +6,7 @@ date and database version, so a repeated question is instant and works offline (
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,17 +15,15 @@ from rich.table import Table
 
 from assistant.tools.materials_project import make_mp_client
 from cli.common import JsonOpt, emit_json, err, guarded, out, settings
-from tools.materials_project.client import (
-    DEFAULT_ENDPOINT,
+from cli.model_options import Flag, model_options
+from tools.materials_project.client import DEFAULT_ENDPOINT, MaterialsProjectClient
+from tools.materials_project.queries import (
     ElectrodeQuery,
-    ElectrodeResult,
-    MaterialsProjectClient,
-    Provenance,
     StructureQuery,
     SummaryQuery,
-    SummaryResult,
     build_query,
 )
+from tools.materials_project.results import ElectrodeResult, Provenance, SummaryResult
 
 mp_app = typer.Typer(
     help="Materials Project look-ups (key: MP_API_KEY); answers are cached for offline use.",
@@ -36,7 +35,53 @@ TimeoutOpt = Annotated[float, typer.Option("--timeout", min=0.1, help="seconds t
 RetriesOpt = Annotated[int, typer.Option("--retries", min=0, max=5, help="retries on HTTP 429/5xx, with backoff")]
 RefreshOpt = Annotated[bool, typer.Option("--refresh", help="ask the server again even if the answer is cached")]
 OfflineOpt = Annotated[bool, typer.Option("--offline", help="answer from the cache only; never contact the server")]
-LimitOpt = Annotated[int, typer.Option("--limit", min=1, max=500, help="maximum number of rows")]
+
+# The query options are the fields of the query models (type, default, help text with units);
+# these tables only say which fields each command offers and under which option name.
+SUMMARY_OPTIONS = (
+    Flag("formula"),
+    Flag("chemsys"),
+    Flag("material_ids", "--material-id", form="repeat", help="Materials Project ID, e.g. mp-25411 (repeatable)"),
+    Flag("elements", form="list", help="elements that must be present, e.g. Li,Ni"),
+    Flag("exclude_elements", form="list", help="elements that must be absent, e.g. Co"),
+    Flag("band_gap_min"),
+    Flag("band_gap_max"),
+    Flag("energy_above_hull_min", "--e-above-hull-min"),
+    Flag("energy_above_hull_max", "--e-above-hull-max"),
+    Flag("formation_energy_per_atom_min", "--formation-energy-min"),
+    Flag("formation_energy_per_atom_max", "--formation-energy-max"),
+    Flag("density_min"),
+    Flag("density_max"),
+    Flag("is_stable", "--stable", form="switch", on=True, off=None, help="only materials on the convex hull"),
+    Flag("crystal_system"),
+    Flag("spacegroup_symbol", "--spacegroup"),
+    Flag("deprecated", "--include-deprecated", form="switch", on=None, off=False, help="also list deprecated entries"),
+    Flag("sort_by", "--sort"),
+    Flag("limit", bounded=True),
+)
+ELECTRODE_OPTIONS = (
+    Flag("working_ion", "--ion"),
+    Flag("formula"),
+    Flag("elements", form="list", help="framework elements that must be present, e.g. Ni,O"),
+    Flag("exclude_elements", form="list", help="framework elements that must be absent"),
+    Flag("battery_ids", "--battery-id", form="repeat", help="electrode ID, e.g. mp-25411_Li (repeatable)"),
+    Flag("average_voltage_min", "--voltage-min"),
+    Flag("average_voltage_max", "--voltage-max"),
+    Flag("capacity_grav_min", "--capacity-min"),
+    Flag("capacity_grav_max", "--capacity-max"),
+    Flag("capacity_vol_min", "--vol-capacity-min"),
+    Flag("energy_grav_min", "--energy-min"),
+    Flag("stability_charge_max"),
+    Flag("stability_discharge_max"),
+    Flag("max_voltage_step_max", "--voltage-step-max"),
+    Flag("max_delta_volume_max", "--volume-change-max"),
+    Flag("sort_by", "--sort"),
+    Flag("limit", bounded=True),
+)
+STRUCTURE_OPTIONS = (
+    Flag("material_id", form="argument"),
+    Flag("conventional", form="switch", on=True, off=False, help="conventional standard cell instead of the stored cell"),
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -52,10 +97,6 @@ def cache_folder() -> Path:
 def make_client(endpoint: str = DEFAULT_ENDPOINT, timeout_s: float = 20.0, max_retries: int = 2) -> MaterialsProjectClient:
     """A client with the key from argument/MP_API_KEY/pymatgen config and the data-dir cache."""
     return make_mp_client(settings(), endpoint=endpoint, timeout_s=timeout_s, max_retries=max_retries)
-
-
-def _elements(text: str | None) -> list[str] | None:
-    return [e.strip() for e in text.split(",") if e.strip()] if text else None
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -124,26 +165,9 @@ def print_electrodes(result: ElectrodeResult) -> None:
 
 @mp_app.command("summary")
 @guarded
+@model_options(SummaryQuery, SUMMARY_OPTIONS, build=partial(build_query, SummaryQuery))
 def summary(
-    formula: Annotated[str | None, typer.Option("--formula", help="formula, e.g. LiNiO2 (also ABO2, LiNi*O2)")] = None,
-    chemsys: Annotated[str | None, typer.Option("--chemsys", help="chemical system, e.g. Li-Ni-O")] = None,
-    material_id: Annotated[list[str] | None, typer.Option("--material-id", help="Materials Project ID, e.g. mp-25411 (repeatable)")] = None,
-    elements: Annotated[str | None, typer.Option("--elements", help="elements that must be present, e.g. Li,Ni")] = None,
-    exclude_elements: Annotated[str | None, typer.Option("--exclude-elements", help="elements that must be absent, e.g. Co")] = None,
-    band_gap_min: Annotated[float | None, typer.Option("--band-gap-min", help="eV")] = None,
-    band_gap_max: Annotated[float | None, typer.Option("--band-gap-max", help="eV")] = None,
-    e_above_hull_min: Annotated[float | None, typer.Option("--e-above-hull-min", help="eV/atom")] = None,
-    e_above_hull_max: Annotated[float | None, typer.Option("--e-above-hull-max", help="eV/atom")] = None,
-    formation_energy_min: Annotated[float | None, typer.Option("--formation-energy-min", help="eV/atom")] = None,
-    formation_energy_max: Annotated[float | None, typer.Option("--formation-energy-max", help="eV/atom")] = None,
-    density_min: Annotated[float | None, typer.Option("--density-min", help="g/cm³")] = None,
-    density_max: Annotated[float | None, typer.Option("--density-max", help="g/cm³")] = None,
-    stable: Annotated[bool, typer.Option("--stable", help="only materials on the convex hull")] = False,
-    crystal_system: Annotated[str | None, typer.Option("--crystal-system", help="e.g. Trigonal")] = None,
-    spacegroup: Annotated[str | None, typer.Option("--spacegroup", help="space-group symbol, e.g. R-3m")] = None,
-    include_deprecated: Annotated[bool, typer.Option("--include-deprecated", help="also list deprecated entries")] = False,
-    sort: Annotated[str | None, typer.Option("--sort", help="e.g. energy_above_hull or -band_gap")] = None,
-    limit: LimitOpt = 20,
+    query: SummaryQuery,
     refresh: RefreshOpt = False,
     offline: OfflineOpt = False,
     endpoint: EndpointOpt = DEFAULT_ENDPOINT,
@@ -152,16 +176,6 @@ def summary(
     as_json: JsonOpt = False,
 ) -> None:
     """Materials by formula, chemical system or ID, filtered by band gap, stability, density..."""
-    query = build_query(
-        SummaryQuery,
-        formula=formula, chemsys=chemsys, material_ids=material_id or None, elements=_elements(elements),
-        exclude_elements=_elements(exclude_elements), band_gap_min=band_gap_min, band_gap_max=band_gap_max,
-        energy_above_hull_min=e_above_hull_min, energy_above_hull_max=e_above_hull_max,
-        formation_energy_per_atom_min=formation_energy_min, formation_energy_per_atom_max=formation_energy_max,
-        density_min=density_min, density_max=density_max, is_stable=True if stable else None,
-        crystal_system=crystal_system, spacegroup_symbol=spacegroup,
-        deprecated=None if include_deprecated else False, sort_by=sort, limit=limit,
-    )
     client = make_client(endpoint, timeout, retries)
     try:
         result = client.summary(query, refresh=refresh, offline=offline)
@@ -175,24 +189,9 @@ def summary(
 
 @mp_app.command("electrodes")
 @guarded
+@model_options(ElectrodeQuery, ELECTRODE_OPTIONS, build=partial(build_query, ElectrodeQuery))
 def electrodes(
-    ion: Annotated[str, typer.Option("--ion", help="working ion: Li, Na, K, Mg, Ca, Zn, Al, ...")] = "Li",
-    formula: Annotated[str | None, typer.Option("--formula", help="a material on the charge-discharge path, e.g. LiNiO2")] = None,
-    elements: Annotated[str | None, typer.Option("--elements", help="framework elements that must be present, e.g. Ni,O")] = None,
-    exclude_elements: Annotated[str | None, typer.Option("--exclude-elements", help="framework elements that must be absent")] = None,
-    battery_id: Annotated[list[str] | None, typer.Option("--battery-id", help="electrode ID, e.g. mp-25411_Li (repeatable)")] = None,
-    voltage_min: Annotated[float | None, typer.Option("--voltage-min", help="average voltage, V")] = None,
-    voltage_max: Annotated[float | None, typer.Option("--voltage-max", help="average voltage, V")] = None,
-    capacity_min: Annotated[float | None, typer.Option("--capacity-min", help="gravimetric capacity, mAh/g")] = None,
-    capacity_max: Annotated[float | None, typer.Option("--capacity-max", help="gravimetric capacity, mAh/g")] = None,
-    vol_capacity_min: Annotated[float | None, typer.Option("--vol-capacity-min", help="volumetric capacity, mAh/cm³")] = None,
-    energy_min: Annotated[float | None, typer.Option("--energy-min", help="specific energy, Wh/kg")] = None,
-    stability_charge_max: Annotated[float | None, typer.Option("--stability-charge-max", help="E above hull of the charged material, eV/atom")] = None,
-    stability_discharge_max: Annotated[float | None, typer.Option("--stability-discharge-max", help="E above hull of the discharged material, eV/atom")] = None,
-    voltage_step_max: Annotated[float | None, typer.Option("--voltage-step-max", help="largest voltage step, V")] = None,
-    volume_change_max: Annotated[float | None, typer.Option("--volume-change-max", help="largest volume change, %")] = None,
-    sort: Annotated[str | None, typer.Option("--sort", help="e.g. -capacity_grav or -average_voltage")] = None,
-    limit: LimitOpt = 20,
+    query: ElectrodeQuery,
     refresh: RefreshOpt = False,
     offline: OfflineOpt = False,
     endpoint: EndpointOpt = DEFAULT_ENDPOINT,
@@ -201,15 +200,6 @@ def electrodes(
     as_json: JsonOpt = False,
 ) -> None:
     """Insertion electrodes by working ion, filtered by voltage, capacity, energy, stability..."""
-    query = build_query(
-        ElectrodeQuery,
-        working_ion=ion, formula=formula, elements=_elements(elements), exclude_elements=_elements(exclude_elements),
-        battery_ids=battery_id or None, average_voltage_min=voltage_min, average_voltage_max=voltage_max,
-        capacity_grav_min=capacity_min, capacity_grav_max=capacity_max, capacity_vol_min=vol_capacity_min,
-        energy_grav_min=energy_min, stability_charge_max=stability_charge_max,
-        stability_discharge_max=stability_discharge_max, max_voltage_step_max=voltage_step_max,
-        max_delta_volume_max=volume_change_max, sort_by=sort, limit=limit,
-    )
     client = make_client(endpoint, timeout, retries)
     try:
         result = client.electrodes(query, refresh=refresh, offline=offline)
@@ -223,10 +213,11 @@ def electrodes(
 
 @mp_app.command("structure")
 @guarded
+@model_options(StructureQuery, STRUCTURE_OPTIONS, build=partial(build_query, StructureQuery))
 def structure(
-    material_id: Annotated[str, typer.Argument(help="Materials Project ID, e.g. mp-25411")],
+    *,
     out_path: Annotated[Path | None, typer.Option("--out", help="write the CIF to this file instead of printing it")] = None,
-    conventional: Annotated[bool, typer.Option("--conventional", help="conventional standard cell instead of the stored cell")] = False,
+    query: StructureQuery,
     refresh: RefreshOpt = False,
     offline: OfflineOpt = False,
     endpoint: EndpointOpt = DEFAULT_ENDPOINT,
@@ -235,7 +226,6 @@ def structure(
     as_json: JsonOpt = False,
 ) -> None:
     """The relaxed structure of one material as CIF text."""
-    query = build_query(StructureQuery, material_id=material_id, conventional=conventional)
     client = make_client(endpoint, timeout, retries)
     try:
         result = client.structure(query, refresh=refresh, offline=offline)

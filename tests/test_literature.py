@@ -17,27 +17,19 @@ from typer.testing import CliRunner
 
 from tests.literature_pdf import paper_pages, write_pdf
 from tools.domain.errors import DocumentError, LiteratureError
+from tools.literature.bibtex import parse_bibtex
+from tools.literature.documents import document_chunks, read_pdf_pages, starter_corpus_files
 from tools.literature.embeddings import (
     HashingEmbedder,
     MiniLMEmbedder,
     load_sentence_transformer,
     packaged_model_path,
 )
-from tools.literature.store import (
-    UNRESOLVED_NOTE,
-    Citation,
-    LiteratureSearchInput,
-    LiteratureStore,
-    Passage,
-    document_chunks,
-    fence_passages,
-    iter_eval_hits,
-    parse_bibtex,
-    parse_ris,
-    read_pdf_pages,
-    render_offline_answer,
-    starter_corpus_files,
-)
+from tools.literature.models import Citation, Passage, SearchLiteratureInput
+from tools.literature.references import UNRESOLVED_NOTE, parse_ris
+from tools.literature.rendering import fence_passages, render_offline_answer
+from tools.literature.search import iter_eval_hits
+from tools.literature.store import LiteratureStore
 
 EVAL = Path(__file__).parent / "data" / "literature_eval.yaml"
 
@@ -293,9 +285,9 @@ def test_hybrid_search_finds_rare_keyword_and_returns_citations(store: Literatur
 
 def test_search_input_is_validated() -> None:
     with pytest.raises(ValueError):
-        LiteratureSearchInput(query="x", k=0)
+        SearchLiteratureInput(query="x", k=0)
     with pytest.raises(ValueError):
-        LiteratureSearchInput(query="", k=3)
+        SearchLiteratureInput(query="", k=3)
 
 
 def test_recall_on_eval_set_with_hashing_embedder(store: LiteratureStore) -> None:
@@ -335,7 +327,7 @@ def test_injected_instructions_are_quoted_as_data(tmp_path: Path, store: Literat
 
 
 def test_offline_answer_for_empty_result() -> None:
-    from tools.literature.store import SearchResult
+    from tools.literature.models import SearchResult
 
     empty = SearchResult(query="q", passages=[], store_chunks=0, embedder="x", elapsed_ms=0.0)
     assert "No passage" in render_offline_answer(empty)
@@ -395,7 +387,8 @@ def test_cli_ingest_reports_and_fails_cleanly(fast_cli: CliRunner, tmp_path: Pat
 
 def test_importing_the_tools_loads_no_heavy_library() -> None:
     code = (
-        "import sys, tools.literature.store, tools.literature.embeddings, cli.knowledge;"
+        "import sys, tools.literature.store, tools.literature.embeddings, tools.literature.documents,"
+        " tools.literature.chroma, tools.literature.search, tools.literature.keyword_index, cli.knowledge;"
         "heavy = [m for m in ('chromadb', 'torch', 'sentence_transformers', 'transformers', 'pypdf') if m in sys.modules];"
         "print(','.join(heavy))"
     )

@@ -23,16 +23,15 @@ from assistant.settings import Settings
 from cli.app import app
 from tests.mp_stub import API_KEY, DB_VERSION, StubMPServer
 from tools.domain.errors import MPAuthError, MPQueryError, MPResponseError, MPUnavailableError
-from tools.materials_project.client import (
+from tools.materials_project.client import MaterialsProjectClient
+from tools.materials_project.http import run_with_deadline
+from tools.materials_project.queries import (
     ElectrodeQuery,
-    MaterialsProjectClient,
-    MPQuery,
     StructureQuery,
     SummaryQuery,
-    _run_with_deadline,
     build_query,
-    parse_mp_query,
 )
+from tools.materials_project.query_parser import MPQuery, parse_mp_query
 
 # Read before conftest's autouse fixture removes it for every test.
 LIVE_KEY = os.environ.get("MP_API_KEY")
@@ -278,7 +277,7 @@ def test_unreachable_server(tmp_path: Path) -> None:
 def test_hard_deadline() -> None:
     started = time.monotonic()
     with pytest.raises(MPUnavailableError, match="no complete answer"):
-        _run_with_deadline(lambda: time.sleep(2.0), 0.2, "test")
+        run_with_deadline(lambda: time.sleep(2.0), 0.2, "test")
     assert time.monotonic() - started < 1.0
 
 
@@ -415,6 +414,14 @@ def test_parsed_query_becomes_a_search() -> None:
         MPQuery(kind="summary").to_summary_query()
     assert parse_mp_query("what can you tell me?").is_empty
     assert not parse_mp_query("tell me about LiNiO2").is_empty
+
+
+def test_parsed_query_fields_are_query_model_fields() -> None:
+    """MPQuery (the LLM's structured query) keeps its own short descriptions, but every numeric
+    bound it holds is a field of the library query models, so none is dropped on the way."""
+    bounds = {n for n in MPQuery.model_fields if n.endswith(("_min", "_max"))}
+    library = set(SummaryQuery.model_fields) | set(ElectrodeQuery.model_fields)
+    assert bounds and bounds <= library, bounds - library
 
 
 # --------------------------------------------------------------------------- key lookup

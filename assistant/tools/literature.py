@@ -7,10 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from assistant.settings import Settings
 from assistant.tools.base import ToolContext, ToolOutput, tool_spec
+from tools.literature.models import SearchLiteratureInput
 
 _STORES: dict[str, Any] = {}
 _LOCK = threading.Lock()
@@ -39,17 +38,8 @@ def ingest_documents(settings: Settings, paths: list[Path], progress: Callable[[
     return store.ingest(paths, report)
 
 
-class SearchLiteratureInput(BaseModel):
-    """Search the literature store (papers and notes) and return cited passages: which dopant, coating or temperature window others used."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    query: str = Field(min_length=1, max_length=2000, description="the question or keywords, plain text")
-    k: int = Field(default=5, ge=1, le=20, description="number of passages to return")
-
-
 def _search(ctx: ToolContext, args: SearchLiteratureInput) -> ToolOutput:
-    from tools.literature.store import fence_passages, render_offline_answer
+    from tools.literature.rendering import fence_passages, render_offline_answer
 
     store = literature_store(ctx.settings)
     notes = []

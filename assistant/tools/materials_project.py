@@ -10,12 +10,8 @@ from assistant.mp_key import resolve_mp_api_key
 from assistant.settings import Settings
 from assistant.tools.base import ToolContext, ToolOutput, tool_spec
 from tools.domain.errors import MatassistError
-from tools.materials_project.client import (
-    DEFAULT_ENDPOINT,
-    MaterialsProjectClient,
-    MPQuery,
-    parse_mp_query,
-)
+from tools.materials_project.client import DEFAULT_ENDPOINT, MaterialsProjectClient
+from tools.materials_project.query_parser import MPQuery, parse_mp_query
 
 
 def make_mp_client(settings: Settings, endpoint: str = DEFAULT_ENDPOINT, timeout_s: float = 20.0, max_retries: int = 2) -> MaterialsProjectClient:
