@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from prompts import load_prompt
 from tools.domain.errors import MatassistError
-from tools.domain.record import atomic_write_text
+from tools.domain.fileio import atomic_write_text
 from tools.structures.validation import (
     DEFAULT_RELAX_STEPS,
     CifValidationInput,

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tools.augmentation.augment import DEFAULT_EPOCHS, METHODS, AugmentationInput, augment_record  # noqa: E402
 from tools.campaign.virtual_lab import VirtualLab  # noqa: E402
-from tools.domain.record import atomic_write_text  # noqa: E402
+from tools.domain.fileio import atomic_write_text  # noqa: E402
 
 
 def _median(values: list[float | None]) -> float | None:

@@ -91,7 +91,7 @@ def augment(
     from pydantic import ValidationError
 
     from tools.augmentation.augment import METHODS, AugmentationInput, write_augmentation
-    from tools.domain.record import atomic_write_text
+    from tools.domain.fileio import atomic_write_text
 
     if method not in METHODS:
         raise AugmentationError(f"--method {method}: use one of {', '.join(METHODS)}")

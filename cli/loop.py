@@ -68,7 +68,7 @@ def propose_cmd(
 ) -> None:
     """Propose the next experiments: a particle swarm on the model's mean, uncertainty and failure risk."""
     from tools.campaign.simulation import next_shot_label
-    from tools.domain.record import atomic_write_text
+    from tools.domain.fileio import atomic_write_text
     from tools.modelling import capacity_model as cm
     from tools.proposer.swarm import plot_convergence, proposals_frame, propose
 
@@ -155,7 +155,8 @@ def record_cmd(
     """Append new results to a record (atomically, and to the store), then report prediction error per shot."""
     from tools.campaign.simulation import next_shot_label, plot_parity, shot_errors
     from tools.data.store import RecordStore
-    from tools.domain.record import append_records, read_csv_text, validate_frame, write_record
+    from tools.domain.fileio import read_csv_text
+    from tools.domain.record import append_records, validate_frame, write_record
 
     base = load_record(data, space, target)
     raw = read_csv_text(results)

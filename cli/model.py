@@ -103,7 +103,7 @@ def train(
 
 def _comparison(record: Any, path: Path, seed: int, n_iter: int, quiet: bool) -> tuple[Any, bool]:
     """The comparison saved beside the model when it ran on the same data, seed and n_iter; else a new one."""
-    from tools.domain.record import atomic_write_text
+    from tools.domain.fileio import atomic_write_text
     from tools.modelling import capacity_model as cm
 
     if path.exists():

@@ -11,7 +11,8 @@ import numpy as np
 
 from tools.data.profile import _active_mask
 from tools.domain.design_space import NumberParameter
-from tools.domain.record import ExperimentRecord, atomic_write_bytes
+from tools.domain.fileio import atomic_write_bytes
+from tools.domain.record import ExperimentRecord
 
 
 def _pyplot() -> Any:

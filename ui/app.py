@@ -21,7 +21,8 @@ from assistant.settings import Settings
 from assistant.tools.base import ToolOutput, run_tool
 from tools.domain.design_space import CategoryParameter, NumberParameter
 from tools.domain.errors import MatassistError
-from tools.domain.record import atomic_write_bytes, read_record
+from tools.domain.fileio import atomic_write_bytes
+from tools.domain.record import read_record
 
 st.set_page_config(page_title="matassist", page_icon=":material/battery_charging_full:", layout="wide")
 # wide tables in an answer (ten proposals x eighteen parameters) scroll inside the message instead of running off the page

@@ -59,7 +59,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tools.domain.design_space import CategoryParameter, DesignSpace, NumberParameter, format_value
 from tools.domain.errors import AugmentationError
-from tools.domain.record import ExperimentRecord, atomic_write_text, record_from_rows, write_record
+from tools.domain.fileio import atomic_write_text
+from tools.domain.record import ExperimentRecord, record_from_rows, write_record
 
 Method = Literal["ctgan", "tvae", "gaussian_copula"]
 METHODS: tuple[str, ...] = ("ctgan", "tvae", "gaussian_copula")

@@ -32,7 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tools.domain.design_space import CategoryParameter, DesignSpace, design_space_from_dict
 from tools.domain.errors import DataFileError, ModelError
-from tools.domain.record import ExperimentRecord, atomic_write_text
+from tools.domain.fileio import atomic_write_text
+from tools.domain.record import ExperimentRecord
 from tools.modelling.tree_compile import (
     CompiledForest,
     compile_boosters,

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from prompts import load_prompt
 from tools.domain.design_space import DesignSpace, format_value
 from tools.domain.errors import MatassistError
-from tools.domain.record import BOOKKEEPING, ExperimentRecord, columns_for
+from tools.domain.record import ExperimentRecord
+from tools.domain.record_columns import BOOKKEEPING, columns_for
 
 Reason = Literal["exploit", "explore", "boundary probe", "control", "replicate", "user"]
 
