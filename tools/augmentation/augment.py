@@ -623,7 +623,8 @@ def _utility(
     record: ExperimentRecord, plan: ColumnPlan, request: AugmentationInput, epochs: int | None,
     caught: list[str], progress: ProgressCallback | None,
 ) -> UtilityReport:
-    from tools.modelling.capacity_model import MIN_TRAIN_ROWS, fit_capacity_model
+    from tools.modelling.capacity_model import fit_capacity_model
+    from tools.modelling.encoder import MIN_TRAIN_ROWS
 
     ok = record.ok_runs
     rng = np.random.default_rng(request.seed)
