@@ -70,7 +70,8 @@ def propose_cmd(
     from tools.campaign.simulation import next_shot_label
     from tools.domain.fileio import atomic_write_text
     from tools.modelling import capacity_model as cm
-    from tools.proposer.swarm import plot_convergence, proposals_frame, propose
+    from tools.proposer.output import plot_convergence, proposals_frame
+    from tools.proposer.swarm import propose
 
     record = load_record(data, space, target)
     # check the fixed values before the (slow) model fit: unknown names, steps, feasibility

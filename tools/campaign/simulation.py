@@ -36,7 +36,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from tools.campaign.virtual_lab import VirtualLab
 from tools.domain.errors import ProposalError
 from tools.domain.record import ExperimentRecord, append_records, record_from_rows
-from tools.proposer.swarm import ProposerSettings, Relaxation, _matching, propose
+from tools.proposer.models import ProposerSettings
+from tools.proposer.relaxation import Relaxation
+from tools.proposer.swarm import propose, runs_matching
 
 STRATEGIES = ("ours", "random", "expert", "baybe")
 
@@ -180,7 +182,7 @@ def next_shot_label(record: ExperimentRecord) -> str:
 
 def _best_at(record: ExperimentRecord, fixed: Mapping[str, Any]) -> float:
     f = record.frame
-    mask = _matching(f, fixed) & (f["status"] == "ok").to_numpy() & f[record.target].notna().to_numpy()
+    mask = runs_matching(f, fixed) & (f["status"] == "ok").to_numpy() & f[record.target].notna().to_numpy()
     if not mask.any():
         return -math.inf
     return float(f.loc[mask, record.target].max())
@@ -215,7 +217,7 @@ def expert_proposals(record: ExperimentRecord, fixed: Mapping[str, Any], n: int,
     rng = np.random.default_rng(seed)
     f = record.frame
     ok = (f["status"] == "ok").to_numpy() & f[record.target].notna().to_numpy()
-    match = _matching(f, space.fixed) & ok
+    match = runs_matching(f, space.fixed) & ok
     pool = f[match] if match.any() else f[ok]
     if pool.empty:
         raise ProposalError("no ok run to start from")
