@@ -67,7 +67,7 @@ def propose_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Propose the next experiments: a particle swarm on the model's mean, uncertainty and failure risk."""
-    from tools.campaign.simulation import next_shot_label
+    from tools.campaign.shots import next_shot_label
     from tools.domain.fileio import atomic_write_text
     from tools.modelling import capacity_model as cm
     from tools.proposer.output import plot_convergence, proposals_frame
@@ -154,7 +154,7 @@ def record_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Append new results to a record (atomically, and to the store), then report prediction error per shot."""
-    from tools.campaign.simulation import next_shot_label, plot_parity, shot_errors
+    from tools.campaign.shots import next_shot_label, plot_parity, shot_errors
     from tools.data.store import RecordStore
     from tools.domain.fileio import read_csv_text
     from tools.domain.record import append_records, validate_frame, write_record

@@ -32,7 +32,7 @@ class DraftExperimentPlanInput(BaseModel):
 
 
 def _run(ctx: ToolContext, args: DraftExperimentPlanInput) -> ToolOutput:
-    from tools.campaign.simulation import next_shot_label
+    from tools.campaign.shots import next_shot_label
     from tools.domain.fileio import atomic_write_text
     from tools.planning.plan import PlanInput, PlannedRun, draft_plan
 
