@@ -123,7 +123,7 @@ def dataset_profile(
     profile = profile_record(record)
     plots: list[Path] = []
     if not no_plots:
-        from tools.plotting import plot_profile
+        from tools.data.profile_plots import plot_profile
 
         folder = plots_dir or settings().ensure_data_dir() / "plots" / f"profile-{file.stem}"
         plots = plot_profile(record, folder)

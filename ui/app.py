@@ -70,7 +70,7 @@ def _proposal_rows(output: ToolOutput) -> list[dict[str, Any]]:
 
 
 def _render_outputs(reply_outputs: list[dict[str, Any]], calls: list[dict[str, Any]], key: str) -> None:
-    from tools.plotting import proposals_figure, record_vs_proposals_figure
+    from tools.proposer.output import proposals_figure, record_vs_proposals_figure
 
     state = _session()
     for i, (call, raw) in enumerate(zip(calls, reply_outputs, strict=False)):

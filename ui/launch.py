@@ -21,7 +21,7 @@ def warm_up() -> None:
     import pandas  # noqa: F401
 
     import assistant.service  # noqa: F401
-    import tools.plotting  # noqa: F401
+    import tools.proposer.output  # noqa: F401  (the figures the app draws)
     from assistant.tools import build_registry
 
     build_registry()

@@ -50,9 +50,9 @@ def shot_errors(record: ExperimentRecord) -> list[ShotError]:
 
 def plot_parity(record: ExperimentRecord, path: Any) -> Any:
     """Parity plot (measured vs predicted) with one colour per shot, like the reference study's Figure 4."""
-    from tools.plotting import _pyplot, save_figure
+    from tools.plotting import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     f = record.frame
     both = (f["status"] == "ok") & f[record.target].notna() & f["predicted_mah_g"].notna()
     fig, ax = plt.subplots(figsize=(5.2, 5))
@@ -67,7 +67,7 @@ def plot_parity(record: ExperimentRecord, path: Any) -> Any:
         ax.plot([lo, hi], [lo, hi], color="black", lw=0.8, ls="--")
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
-        ax.legend(title="shot")
+        ax.legend(title="shot", loc="upper left", bbox_to_anchor=(1.02, 1.0))  # beside the axes: shots can fill any corner
     else:
         ax.text(0.5, 0.5, "no ok run with a prediction yet", ha="center", va="center", transform=ax.transAxes)
     unit = record.space.target.unit

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from tools.domain.design_space import CategoryParameter, DesignSpace, suggest
@@ -61,6 +62,19 @@ class ExperimentRecord:
         buf = io.StringIO()
         self.frame.to_csv(buf, index=False, lineterminator="\n")
         return hashlib.sha256(buf.getvalue().encode()).hexdigest()
+
+
+def active_mask(record: ExperimentRecord, name: str) -> np.ndarray:
+    """Runs in which parameter `name` carries information: not pinned by a conditional (no coating -> coating_temp_c 0)."""
+    frame = record.frame
+    mask = np.ones(len(frame), dtype=bool)
+    for cond in record.space.conditionals:
+        if name in cond.then:
+            hit = np.ones(len(frame), dtype=bool)
+            for cat, value in cond.when.items():
+                hit &= (frame[cat] == value).to_numpy()
+            mask &= ~hit
+    return mask
 
 
 # -- reading ----------------------------------------------------------------------------

@@ -256,9 +256,9 @@ def _plain(value: Any) -> Any:
 
 def plot_parity(report: ComparisonReport, path: Path, keys: tuple[str, ...] | None = None) -> Path:
     """Predicted vs measured (train and test) for each compared model, one panel each, as a PNG."""
-    from tools.plotting import _pyplot, save_figure
+    from tools.plotting import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     shown = [r for r in report.rows if (keys is None or r.key in keys) and r.key in report.parity]
     if not shown:
         raise ModelError("nothing to plot: the comparison holds no predictions (was it loaded from JSON?)")
