@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from assistant.cif_repair import repair_template
 from prompts import load_prompt
 from tools.domain.errors import MatassistError
-from tools.domain.record import atomic_write_text
+from tools.domain.fileio import atomic_write_text
 from tools.structures.models import (
     DEFAULT_RELAX_STEPS,
     CifValidationResult,

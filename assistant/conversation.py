@@ -10,13 +10,17 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.settings import Settings
 from tools.domain.constraints import ConstraintSet
 from tools.domain.errors import MatassistError
+
+if TYPE_CHECKING:
+    from assistant.router import RouterMemory
+    from assistant.tools.base import ToolContext
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 FORMAT = 1
@@ -57,9 +61,35 @@ def load_conversation(settings: Settings, name: str) -> ConversationState:
 
 def save_conversation(settings: Settings, state: ConversationState) -> Path:
     """Write the state atomically; returns its path."""
-    from tools.domain.record import atomic_write_text
+    from tools.domain.fileio import atomic_write_text
 
     path = conversation_path(settings, state.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, state.model_dump_json(indent=2))
     return path
+
+
+def export_state(ctx: ToolContext, memory: RouterMemory, name: str, turns: int = 0) -> ConversationState:
+    """The state of a conversation held in a tool context and the router's memory."""
+    last = ctx.last_proposals
+    return ConversationState(
+        name=name,
+        record_path=None if ctx.record_path is None else str(ctx.record_path),
+        constraints=ctx.constraints,
+        last_intent=memory.last_intent,
+        last_args=memory.last_args,
+        last_proposals=None if last is None else last.model_dump(mode="json", exclude={"convergence"}),
+        turns=turns,
+    )
+
+
+def restore_state(ctx: ToolContext, memory: RouterMemory, state: ConversationState) -> None:
+    """Put a saved state back into a tool context and router memory (the record is set by the caller)."""
+    from tools.proposer.models import ProposalResult
+
+    ctx.constraints = state.constraints
+    memory.constraints = state.constraints
+    memory.last_intent, memory.last_args = state.last_intent, dict(state.last_args)
+    if state.last_proposals is not None:
+        ctx.last_proposals = ProposalResult.model_validate(state.last_proposals)
+        ctx.last_fixed = dict(ctx.last_proposals.fixed)

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from assistant.conversation import ConversationState
+from assistant.conversation import ConversationState, export_state, restore_state
 from assistant.llm import BackendError, backend_label, make_chat_model, resolve_backend
 from assistant.router import CAPABILITIES, RouterMemory, is_greeting, route
 from assistant.settings import Settings
@@ -91,7 +91,7 @@ DEMO_LABEL = "built-in demo record (simulated)"
 
 def save_upload(name: str, data: bytes, folder: Path) -> Path:
     """Write uploaded bytes under `folder` with a safe file name (atomically); returns the path."""
-    from tools.domain.record import atomic_write_bytes
+    from tools.domain.fileio import atomic_write_bytes
 
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(name).name) or "upload"
     path = folder / safe
@@ -114,7 +114,7 @@ def warm_up() -> None:
     import matplotlib.pyplot  # noqa: F401
     import pandas  # noqa: F401
 
-    import tools.plotting  # noqa: F401
+    import tools.proposer.output  # noqa: F401  (the figures the UI draws)
 
     build_registry()
 
@@ -217,7 +217,7 @@ class Assistant:
 
     def proposal_figures(self, data: dict[str, Any]) -> list[Any]:
         """Figures of a propose_conditions result: predictions with uncertainty, and the record against the proposals."""
-        from tools.plotting import proposals_figure, record_vs_proposals_figure
+        from tools.proposer.output import proposals_figure, record_vs_proposals_figure
 
         rows = list(data.get("proposals", []))
         return [proposals_figure(rows), record_vs_proposals_figure(self.ctx.record(), rows)]
@@ -255,29 +255,13 @@ class Assistant:
 
     def export_state(self, name: str, turns: int = 0) -> ConversationState:
         """The conversation's state, to save it (`ask --conversation`)."""
-        last = self.ctx.last_proposals
-        return ConversationState(
-            name=name,
-            record_path=None if self.ctx.record_path is None else str(self.ctx.record_path),
-            constraints=self.ctx.constraints,
-            last_intent=self.memory.last_intent,
-            last_args=self.memory.last_args,
-            last_proposals=None if last is None else last.model_dump(mode="json", exclude={"convergence"}),
-            turns=turns,
-        )
+        return export_state(self.ctx, self.memory, name, turns)
 
     def restore_state(self, state: ConversationState) -> None:
         """Continue a saved conversation: its record, constraints, last proposals and router memory."""
-        from tools.proposer.models import ProposalResult
-
         if state.record_path is not None:
             self.set_record(Path(state.record_path))
-        self.ctx.constraints = state.constraints
-        self.memory.constraints = state.constraints
-        self.memory.last_intent, self.memory.last_args = state.last_intent, dict(state.last_args)
-        if state.last_proposals is not None:
-            self.ctx.last_proposals = ProposalResult.model_validate(state.last_proposals)
-            self.ctx.last_fixed = dict(self.ctx.last_proposals.fixed)
+        restore_state(self.ctx, self.memory, state)
 
     # -- answering ---------------------------------------------------------------------------
     def ask(self, message: str, attachments: list[Path] | None = None) -> AssistantReply:

@@ -3,7 +3,7 @@
 Usage: python benchmarks/bench_augment.py [--repeats N] [--rows R] [--methods ctgan,tvae,gaussian_copula]
        [--no-utility] [--out FILE]
 
-Each method runs with its default epochs (tools.augmentation.augment.DEFAULT_EPOCHS) `repeats` times
+Each method runs with its default epochs (tools.augmentation.models.DEFAULT_EPOCHS) `repeats` times
 with seeds 0..N-1; medians (and every run) of fit time, SDMetrics scores, rejection share and
 the utility RMSEs are reported. Timings on a shared CPU are noisy: CPU seconds are given too.
 The first run of a process also pays for importing SDV and torch (reported separately).
@@ -22,9 +22,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tools.augmentation.augment import DEFAULT_EPOCHS, METHODS, AugmentationInput, augment_record  # noqa: E402
+from tools.augmentation.augment import augment_record  # noqa: E402
+from tools.augmentation.models import DEFAULT_EPOCHS, METHODS, AugmentationInput  # noqa: E402
 from tools.campaign.virtual_lab import VirtualLab  # noqa: E402
-from tools.domain.record import atomic_write_text  # noqa: E402
+from tools.domain.fileio import atomic_write_text  # noqa: E402
 
 
 def _median(values: list[float | None]) -> float | None:

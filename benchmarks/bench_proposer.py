@@ -47,7 +47,8 @@ def main() -> None:
 
     from tools.campaign.virtual_lab import VirtualLab
     from tools.modelling.capacity_model import fit_capacity_model
-    from tools.proposer.swarm import Encoding, Relaxation, propose
+    from tools.proposer.relaxation import Encoding, Relaxation
+    from tools.proposer.swarm import propose
 
     record = VirtualLab(seed=7).demo_record()
     t0 = time.perf_counter()

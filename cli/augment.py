@@ -90,8 +90,9 @@ def augment(
     """
     from pydantic import ValidationError
 
-    from tools.augmentation.augment import METHODS, AugmentationInput, write_augmentation
-    from tools.domain.record import atomic_write_text
+    from tools.augmentation.augment import write_augmentation
+    from tools.augmentation.models import METHODS, AugmentationInput
+    from tools.domain.fileio import atomic_write_text
 
     if method not in METHODS:
         raise AugmentationError(f"--method {method}: use one of {', '.join(METHODS)}")

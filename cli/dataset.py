@@ -38,7 +38,8 @@ DEMO_NOTE = (
 def write_demo(out_path: Path, seed: int) -> dict[str, object]:
     """Write the virtual lab's demo record and its metadata sidecar; returns the metadata."""
     from tools.campaign.virtual_lab import VirtualLab
-    from tools.domain.record import atomic_write_text, write_record
+    from tools.domain.fileio import atomic_write_text
+    from tools.domain.record import write_record
 
     if not out_path.parent.exists():
         raise DataFileError(f"{out_path}: folder {out_path.parent} does not exist")
@@ -122,7 +123,7 @@ def dataset_profile(
     profile = profile_record(record)
     plots: list[Path] = []
     if not no_plots:
-        from tools.plotting import plot_profile
+        from tools.data.profile_plots import plot_profile
 
         folder = plots_dir or settings().ensure_data_dir() / "plots" / f"profile-{file.stem}"
         plots = plot_profile(record, folder)
@@ -257,7 +258,8 @@ def space_infer(
     as_json: JsonOpt = False,
 ) -> None:
     """Infer a design space from a CSV: numbers get observed bounds and step, text gets categories."""
-    from tools.domain.record import atomic_write_text, infer_design_space, read_csv_text
+    from tools.domain.fileio import atomic_write_text, read_csv_text
+    from tools.domain.space_inference import infer_design_space
 
     design = infer_design_space(read_csv_text(file), target, name=file.stem)
     if out_path is not None:

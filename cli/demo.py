@@ -23,8 +23,8 @@ def demo(
     from assistant.tools import build_registry
     from assistant.tools.base import ToolContext, call_tool
     from tools.data.profile import profile_record
+    from tools.data.profile_plots import plot_profile
     from tools.domain.record import read_record
-    from tools.plotting import plot_profile
 
     cfg = settings()
     folder = out_dir or cfg.ensure_data_dir() / "demo"

@@ -57,9 +57,9 @@ def propose_cmd(
     """Propose the next experiments: a particle swarm on the model's mean, uncertainty and failure risk."""
     from assistant.tools import build_registry
     from assistant.tools.base import ToolContext, call_tool
-    from tools.campaign.simulation import next_shot_label
-    from tools.domain.record import atomic_write_text
-    from tools.proposer.swarm import plot_convergence, proposals_frame
+    from tools.campaign.shots import next_shot_label
+    from tools.domain.fileio import atomic_write_text
+    from tools.proposer.output import plot_convergence, proposals_frame
 
     record = load_record(data, space, target)  # a bad record stops here, before anything is fitted
     ctx = ToolContext(settings=settings(), record_path=data, space_name=space, target=target,
@@ -133,9 +133,10 @@ def record_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Append new results to a record (atomically, and to the store), then report prediction error per shot."""
-    from tools.campaign.simulation import next_shot_label, plot_parity, shot_errors
+    from tools.campaign.shots import next_shot_label, plot_parity, shot_errors
     from tools.data.store import RecordStore
-    from tools.domain.record import append_records, read_csv_text, validate_frame, write_record
+    from tools.domain.fileio import read_csv_text
+    from tools.domain.record import append_records, validate_frame, write_record
 
     base = load_record(data, space, target)
     raw = read_csv_text(results)

@@ -45,18 +45,19 @@ def train(
 ) -> None:
     """Compare DT, RF, GBM and NN like the reference study, then fit and save the GBM ensemble (reused when the data are unchanged)."""
     from tools.modelling import capacity_model as cm
+    from tools.modelling import comparison
 
     record = load_record(data, space, target)
-    iters = cm.DEFAULT_N_ITER if n_iter is None else n_iter
+    iters = comparison.DEFAULT_N_ITER if n_iter is None else n_iter
     if iters < 1:
         raise ModelError("--n-iter must be at least 1")
     folder = out_dir or model_folder(settings(), record)
     folder.mkdir(parents=True, exist_ok=True)
-    report, cmp_reused = _comparison(record, folder / cm.COMPARISON_FILE, seed, iters, quiet=as_json)
+    report, cmp_reused = _comparison(record, folder / comparison.COMPARISON_FILE, seed, iters, quiet=as_json)
     model, model_reused = cm.load_or_fit(record, folder, seed=seed, hyperparameters=report.chosen_params)
     plot = folder / "parity.png"
     if not (cmp_reused and plot.exists()):
-        cm.plot_parity(report, plot)
+        comparison.plot_parity(report, plot)
     meta = model.metadata
     demo = bool(record.frame["experiment_id"].str.startswith("demo-").all())
     payload: dict[str, Any] = {
@@ -103,20 +104,20 @@ def train(
 
 def _comparison(record: Any, path: Path, seed: int, n_iter: int, quiet: bool) -> tuple[Any, bool]:
     """The comparison saved beside the model when it ran on the same data, seed and n_iter; else a new one."""
-    from tools.domain.record import atomic_write_text
-    from tools.modelling import capacity_model as cm
+    from tools.domain.fileio import atomic_write_text
+    from tools.modelling.comparison import ComparisonReport, compare_models
 
     if path.exists():
         try:
             saved = json.loads(path.read_text(encoding="utf-8"))
-            report = cm.ComparisonReport.model_validate({**saved["report"], "parity": saved["parity"]})
+            report = ComparisonReport.model_validate({**saved["report"], "parity": saved["parity"]})
         except (OSError, ValueError, KeyError, TypeError):
             report = None  # unreadable or from another version: run it again
         if report is not None and (report.data_hash, report.seed, report.n_iter) == (record.data_hash(), seed, n_iter):
             return report, True
     if not quiet:
         err.print(f"comparing 5 models (random search, {n_iter} candidates each, 5-fold CV); this takes a while...")
-    report = cm.compare_models(record, seed=seed, n_iter=n_iter, n_jobs=-1)
+    report = compare_models(record, seed=seed, n_iter=n_iter, n_jobs=-1)
     atomic_write_text(path, json.dumps({"report": report.model_dump(mode="json"), "parity": report.parity}) + "\n")
     return report, False
 

@@ -232,7 +232,7 @@ def structure(
     finally:
         client.close()
     if out_path is not None:
-        from tools.domain.record import atomic_write_text
+        from tools.domain.fileio import atomic_write_text
 
         atomic_write_text(out_path, result.cif)
     if as_json:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from tools.domain.design_space import DesignSpace, design_space_from_dict
 from tools.domain.record import ExperimentRecord, record_from_rows
-from tools.modelling.capacity_model import FeatureEncoder
+from tools.modelling.encoder import FeatureEncoder
 
 Columns = dict[str, np.ndarray]
 Fn = Callable[[Columns], np.ndarray]

@@ -127,3 +127,22 @@ def test_modules_and_classes_stay_readable(module: str) -> None:
         if isinstance(node, ast.ClassDef):
             size = (node.end_lineno or node.lineno) - node.lineno + 1
             assert size <= MAX_CLASS_LINES, f"class {node.name} in {path.relative_to(ROOT)} has {size} lines"
+
+
+def _first_party_from_imports(path: Path) -> list[tuple[str, str, int]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and not node.level and node.module and node.module.split(".")[0] in OURS:
+            found += [(node.module, alias.name, node.lineno) for alias in node.names]
+    return found
+
+
+@pytest.mark.parametrize("module", sorted(m for m in SOURCES if not m.startswith("ui")))
+def test_every_first_party_import_resolves(module: str) -> None:
+    """Imports inside functions run only when called: check now that each names a real module and attribute."""
+    import importlib
+
+    for target, name, line in _first_party_from_imports(SOURCES[module]):
+        imported = importlib.import_module(target)
+        assert hasattr(imported, name) or f"{target}.{name}" in SOURCES, f"{module}:{line} imports {name} from {target}, which has no such name"

@@ -11,15 +11,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from tools.augmentation.augment import (
-    AugmentationInput,
-    _repair,
-    augment_record,
-    check_augmentable,
-    pin_rules,
-    plan_columns,
-    write_augmentation,
-)
+from tools.augmentation.augment import augment_record, check_augmentable, write_augmentation
+from tools.augmentation.columns import pin_rules, plan_columns, repair_row
+from tools.augmentation.models import AugmentationInput
 from tools.domain.design_space import DesignSpace, design_space_from_dict
 from tools.domain.errors import AugmentationError
 from tools.domain.record import ExperimentRecord, read_record, record_from_rows, write_record
@@ -44,7 +38,7 @@ def test_repair_applies_conditionals_snaps_and_derives(demo_record: ExperimentRe
     space, plan = demo_record.space, plan_columns(demo_record)
     raw = {n: demo_record.ok_runs.iloc[0][n] for n in space.names} | {"capacity_mah_g": 201.3}
     raw.update({"ni": "0.92", "co": "0.04", "calcination_temp_c": 761.7, "coating": "none", "coating_temp_c": 655.0})
-    row = _repair(raw, space, plan)
+    row = repair_row(raw, space, plan)
     assert row["mn"] == pytest.approx(0.04)  # derived: 1 - ni - co
     assert row["calcination_temp_c"] == 760.0  # snapped to the 5 degC step
     assert (row["coating_amount"], row["coating_temp_c"], row["coating_time_h"]) == (0, 0, 0)
@@ -52,7 +46,7 @@ def test_repair_applies_conditionals_snaps_and_derives(demo_record: ExperimentRe
     assert space.row_problems(row) == []
     # out of bounds is never clipped into range: the row keeps its bad value and is rejected
     raw.update({"coating": "B", "coating_temp_c": 120.0, "coating_amount": "0.003", "coating_time_h": "5"})
-    bad = _repair(raw, space, plan)
+    bad = repair_row(raw, space, plan)
     assert bad["coating_temp_c"] == 120.0
     assert any(col == "coating_temp_c" for col, _ in space.row_problems(bad))
 

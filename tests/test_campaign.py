@@ -12,13 +12,9 @@ from typer.testing import CliRunner
 
 from cli.app import app
 from tests.proposer_standin import ncm_standin
-from tools.campaign.simulation import (
-    expert_proposals,
-    next_shot_label,
-    random_proposals,
-    run_campaign,
-    shot_errors,
-)
+from tools.campaign.baselines import expert_proposals, random_proposals
+from tools.campaign.shots import next_shot_label, shot_errors
+from tools.campaign.simulation import run_campaign
 from tools.data.store import RecordStore
 from tools.domain.design_space import DesignSpace
 from tools.domain.record import ExperimentRecord, read_record
@@ -237,7 +233,7 @@ _BAYBE_FIXED = {"ni": 0.94, "atmosphere": "O2", "li_source": "LiOH", "coating": 
 @pytest.mark.slow
 def test_baybe_proposals_are_valid_distinct_new_runs(demo_record: ExperimentRecord, ncm_space: DesignSpace) -> None:
     pytest.importorskip("baybe")
-    from tools.campaign.simulation import baybe_batch
+    from tools.campaign.baybe import baybe_batch
 
     # a small record (ok and failed runs) and one discrete configuration keep BayBE quick
     small = ExperimentRecord(pd.concat([demo_record.ok_runs.iloc[:40], demo_record.failed_runs.iloc[:5]]), demo_record.space)
@@ -257,7 +253,7 @@ def test_baybe_proposals_are_valid_distinct_new_runs(demo_record: ExperimentReco
 def test_baybe_strategy_is_wired_into_the_campaign(monkeypatch: pytest.MonkeyPatch) -> None:
     """The campaign's handling of a BayBE batch (its rows, note and predictions), without BayBE's minutes."""
     import tools.campaign.simulation as campaign
-    from tools.campaign.simulation import BaybeBatch
+    from tools.campaign.baybe import BaybeBatch
 
     calls: list[tuple[dict, int, int, object]] = []
 
@@ -270,7 +266,7 @@ def test_baybe_strategy_is_wired_into_the_campaign(monkeypatch: pytest.MonkeyPat
         )
         return rows, info
 
-    monkeypatch.setattr(campaign, "_baybe_available", lambda: (True, ""))
+    monkeypatch.setattr(campaign, "baybe_available", lambda: (True, ""))
     monkeypatch.setattr(campaign, "baybe_batch", fake_batch)
     messages: list[str] = []
     result = run_campaign(
@@ -288,7 +284,7 @@ def test_baybe_strategy_is_wired_into_the_campaign(monkeypatch: pytest.MonkeyPat
 
 
 def test_baybe_unavailable_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch, demo_record: ExperimentRecord) -> None:
-    from tools.campaign.simulation import baybe_proposals
+    from tools.campaign.baybe import baybe_proposals
     from tools.domain.errors import ProposalError
 
     _hide_baybe(monkeypatch)

@@ -14,14 +14,9 @@ from cli.app import app
 from tools.domain.design_space import DesignSpace, design_space_from_dict
 from tools.domain.errors import ModelError
 from tools.domain.record import ExperimentRecord, record_from_rows, write_record
-from tools.modelling.capacity_model import (
-    CapacityModel,
-    FeatureEncoder,
-    compare_models,
-    fit_capacity_model,
-    load_or_fit,
-    plot_parity,
-)
+from tools.modelling.capacity_model import CapacityModel, fit_capacity_model, load_or_fit
+from tools.modelling.comparison import compare_models, plot_parity
+from tools.modelling.encoder import FeatureEncoder
 from tools.modelling.tree_compile import compile_boosters, predict_members
 
 SMALL = {"n_estimators": 40, "learning_rate": 0.15, "max_depth": 4, "num_leaves": 15, "min_child_samples": 5}

@@ -11,8 +11,10 @@ from tests.proposer_standin import StandInModel, ncm_standin, toy_record, toy_sp
 from tools.domain.design_space import DesignSpace
 from tools.domain.errors import DesignSpaceError, ProposalError
 from tools.domain.record import ExperimentRecord
-from tools.modelling.capacity_model import FeatureEncoder
-from tools.proposer.swarm import Encoding, Relaxation, proposals_frame, propose
+from tools.modelling.encoder import FeatureEncoder
+from tools.proposer.output import proposals_frame
+from tools.proposer.relaxation import Encoding, Relaxation
+from tools.proposer.swarm import propose
 
 TINY = {"iterations": 20, "particles": 20}
 

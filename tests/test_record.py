@@ -8,13 +8,10 @@ import pandas as pd
 import pytest
 
 from tools.domain.errors import DataFileError, RecordValidationError
-from tools.domain.record import (
-    columns_for,
-    infer_design_space,
-    read_csv_text,
-    read_record,
-    write_record,
-)
+from tools.domain.fileio import read_csv_text
+from tools.domain.record import read_record, write_record
+from tools.domain.record_columns import columns_for
+from tools.domain.space_inference import infer_design_space
 
 
 def _edit(demo_csv: Path, tmp_path: Path, fn) -> Path:
@@ -179,7 +176,7 @@ def test_infer_space_from_any_csv(tmp_path):
 def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
     import os as _os
 
-    from tools.domain.record import atomic_write_text
+    from tools.domain.fileio import atomic_write_text
 
     target = tmp_path / "r.csv"
     target.write_text("old\n")

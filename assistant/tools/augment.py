@@ -3,28 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
 
 from assistant.tools.base import ToolContext, ToolOutput, record_note, tool_spec
-
-
-class AugmentDatasetInput(BaseModel):
-    """Generate synthetic runs for the active experiment record (CTGAN, TVAE or Gaussian copula), keep only valid and new ones, and report their quality and usefulness; the rows go to their own file, never into the record."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    method: Literal["ctgan", "tvae", "gaussian_copula"] = Field(
-        default="gaussian_copula",
-        description="synthesizer: gaussian_copula (seconds), tvae (variational autoencoder, under a minute) or ctgan (GAN, about a minute)",
-    )
-    rows: int = Field(default=200, ge=1, le=5000, description="number of valid synthetic rows wanted")
-    epochs: int | None = Field(
-        default=None, ge=1, le=2000,
-        description="training epochs for ctgan/tvae; default 300 for ctgan, 500 for tvae; ignored by gaussian_copula",
-    )
-    seed: int = Field(default=0, ge=0, description="random seed (same seed, same rows)")
+from tools.augmentation.models import AugmentationInput
 
 
 def _num(value: float | None, fmt: str = ".3f") -> str:
@@ -65,17 +47,11 @@ def summary_markdown(report: Any, csv_path: str, report_path: str) -> str:
     return "\n".join(lines)
 
 
-def _augment(ctx: ToolContext, args: AugmentDatasetInput) -> ToolOutput:
-    from tools.augmentation.augment import (
-        AugmentationInput,
-        augment_record,
-        check_augmentable,
-        write_augmentation,
-    )
+def _augment(ctx: ToolContext, args: AugmentationInput) -> ToolOutput:
+    from tools.augmentation.augment import augment_record, check_augmentable, write_augmentation
 
     record = ctx.record()
     check_augmentable(record)
-    request = AugmentationInput(method=args.method, rows=args.rows, epochs=args.epochs, seed=args.seed)
     ctx.note(f"fitting {args.method} on the record and sampling {args.rows} rows")
 
     last: dict[str, str] = {}
@@ -85,7 +61,7 @@ def _augment(ctx: ToolContext, args: AugmentDatasetInput) -> ToolOutput:
             last["phase"] = phase
             ctx.note(f"augmentation: {phase}")
 
-    result = augment_record(record, request, progress)
+    result = augment_record(record, args, progress)
     label = args.method.replace("_", "-")
     path = ctx.output_dir("augmented") / f"{ctx.active_record_path.stem}-{label}-seed{args.seed}-{int(time.time())}.csv"
     csv_path, report_path = write_augmentation(result, path)
@@ -98,4 +74,4 @@ def _augment(ctx: ToolContext, args: AugmentDatasetInput) -> ToolOutput:
     )
 
 
-SPEC = tool_spec("augment_dataset", AugmentDatasetInput, _augment)
+SPEC = tool_spec("augment_dataset", AugmentationInput, _augment)

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.tools.base import ToolContext, ToolOutput, tool_spec
+from prompts import load_prompt
 from tools.domain.errors import MatassistError
 
 
@@ -32,9 +33,9 @@ class DraftExperimentPlanInput(BaseModel):
 
 
 def _run(ctx: ToolContext, args: DraftExperimentPlanInput) -> ToolOutput:
-    from tools.campaign.simulation import next_shot_label
-    from tools.domain.record import atomic_write_text
-    from tools.planning.plan import PlanInput, PlannedRun, draft_plan
+    from tools.campaign.shots import next_shot_label
+    from tools.domain.fileio import atomic_write_text
+    from tools.planning.plan import PLAN_VARIABLES, PlanInput, PlannedRun, draft_plan
 
     record = ctx.record()
     fixed: dict[str, Any] = {}
@@ -54,7 +55,8 @@ def _run(ctx: ToolContext, args: DraftExperimentPlanInput) -> ToolOutput:
     folder.mkdir(parents=True, exist_ok=True)
     request = PlanInput(runs=runs, title=args.title, shot=shot, replicates=args.replicates, add_control=args.add_control,
                         fixed=fixed, results_file=str(folder / "results_template.csv"))
-    plan = draft_plan(request, record.space, record)
+    template = load_prompt("experiment_plan.md", PLAN_VARIABLES)
+    plan = draft_plan(request, record.space, record, template=template)
     atomic_write_text(folder / "plan.md", plan.markdown)
     atomic_write_text(folder / "runs.csv", plan.runs_csv)
     atomic_write_text(folder / "results_template.csv", plan.results_template_csv)

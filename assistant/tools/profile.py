@@ -15,7 +15,7 @@ class ProfileDatasetInput(BaseModel):
 
 def _run(ctx: ToolContext, args: ProfileDatasetInput) -> ToolOutput:
     from tools.data.profile import profile_record
-    from tools.plotting import plot_profile
+    from tools.data.profile_plots import plot_profile
 
     record = ctx.record()
     profile = profile_record(record)

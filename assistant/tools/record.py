@@ -19,7 +19,7 @@ class RecordResultsInput(BaseModel):
 
 
 def _run(ctx: ToolContext, args: RecordResultsInput) -> ToolOutput:
-    from tools.campaign.simulation import shot_errors
+    from tools.campaign.shots import shot_errors
     from tools.domain.record import append_records, read_record, write_record
 
     if ctx.using_demo:

@@ -31,7 +31,7 @@ def _run(ctx: ToolContext, args: TrainModelInput) -> ToolOutput:
         lines.append("Cross-validated accuracy: " + ", ".join(f"{k} = {format_value(v)}" for k, v in metrics.items() if v is not None) + ".")
     data: dict[str, Any] = {"metadata": meta}
     if args.compare_models:
-        from tools.modelling.capacity_model import compare_models
+        from tools.modelling.comparison import compare_models
 
         ctx.note("comparing DT, RF, GBM and MLP by 5-fold random search")
         report = compare_models(record)

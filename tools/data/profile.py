@@ -17,7 +17,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools.domain.design_space import CategoryParameter, DesignSpace, NumberParameter
-from tools.domain.record import ExperimentRecord
+from tools.domain.record import ExperimentRecord, active_mask
 
 # A parameter counts as clustered when one value holds at least this share of its runs ...
 CLUSTER_SHARE = 0.5
@@ -90,20 +90,8 @@ def _governing(space: DesignSpace, name: str) -> list[str]:
     return sorted({cat for cond in space.conditionals if name in cond.then for cat in cond.when})
 
 
-def _active_mask(record: ExperimentRecord, name: str) -> np.ndarray:
-    frame = record.frame
-    mask = np.ones(len(frame), dtype=bool)
-    for cond in record.space.conditionals:
-        if name in cond.then:
-            hit = np.ones(len(frame), dtype=bool)
-            for cat, value in cond.when.items():
-                hit &= (frame[cat] == value).to_numpy()
-            mask &= ~hit
-    return mask
-
-
 def _profile_parameter(record: ExperimentRecord, param: NumberParameter | CategoryParameter) -> ParameterProfile:
-    frame = record.frame[_active_mask(record, param.name)]
+    frame = record.frame[active_mask(record, param.name)]
     col = frame[param.name]
     n = len(col)
     counts = col.value_counts()

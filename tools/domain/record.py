@@ -2,18 +2,14 @@
 
 Every cell is read as text and parsed column by column so that each problem can be reported
 with its row, line and column. Failed runs are kept: they carry the boundary information.
-Writes go to a temporary file in the target folder and are renamed into place, so a crash
-never leaves a half-written record.
+Writes are atomic (tools.domain.fileio), so a crash never leaves a half-written record.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,23 +18,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tools.domain.design_space import (
-    CategoryParameter,
-    DesignSpace,
-    NumberParameter,
-    Target,
-    design_space_from_dict,
-    suggest,
+from tools.domain.design_space import CategoryParameter, DesignSpace, suggest
+from tools.domain.errors import DesignSpaceError, RecordIssue, RecordValidationError
+from tools.domain.fileio import atomic_write_text, read_csv_text
+from tools.domain.record_columns import (
+    DEFAULT_SHOT,
+    DEFAULT_SOURCE,
+    SOURCE_VALUES,
+    STATUS_VALUES,
+    columns_for,
 )
-from tools.domain.errors import DataFileError, DesignSpaceError, RecordIssue, RecordValidationError
-
-STATUS_VALUES = ("ok", "failed")
-SOURCE_VALUES = ("measured", "expert", "ml-proposal", "synthetic")
-BOOKKEEPING = ("status", "experiment_id", "shot", "source", "predicted_mah_g")
-DEFAULT_SHOT = "history"
-DEFAULT_SOURCE = "measured"
-
-_MAX_BYTES = 200 * 1024 * 1024
+from tools.domain.space_inference import infer_design_space
 
 
 @dataclass(frozen=True)
@@ -74,42 +64,20 @@ class ExperimentRecord:
         return hashlib.sha256(buf.getvalue().encode()).hexdigest()
 
 
-def columns_for(space: DesignSpace) -> list[str]:
-    """Canonical column order: parameters, target, bookkeeping."""
-    return [*space.names, space.target.name, *BOOKKEEPING]
+def active_mask(record: ExperimentRecord, name: str) -> np.ndarray:
+    """Runs in which parameter `name` carries information: not pinned by a conditional (no coating -> coating_temp_c 0)."""
+    frame = record.frame
+    mask = np.ones(len(frame), dtype=bool)
+    for cond in record.space.conditionals:
+        if name in cond.then:
+            hit = np.ones(len(frame), dtype=bool)
+            for cat, value in cond.when.items():
+                hit &= (frame[cat] == value).to_numpy()
+            mask &= ~hit
+    return mask
 
 
 # -- reading ----------------------------------------------------------------------------
-def read_csv_text(path: str | Path) -> pd.DataFrame:
-    """Read a CSV file with every cell as text; DataFileError for anything that is not a CSV."""
-    p = Path(path)
-    if not p.exists():
-        raise DataFileError(f"{p}: no such file")
-    if p.is_dir():
-        raise DataFileError(f"{p}: is a folder, not a CSV file")
-    if p.stat().st_size > _MAX_BYTES:
-        raise DataFileError(f"{p}: larger than {_MAX_BYTES // 2**20} MiB; split it")
-    raw = p.read_bytes()
-    if b"\x00" in raw[:65536]:
-        raise DataFileError(f"{p}: looks like a binary file, not a CSV (is it an Excel workbook? export it as CSV)")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise DataFileError(f"{p}: not UTF-8 text ({err.reason} at byte {err.start}); save the CSV as UTF-8") from err
-    if not text.strip():
-        raise DataFileError(f"{p}: the file is empty")
-    try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, csv.Error, ValueError) as err:
-        raise DataFileError(f"{p}: not a well-formed CSV ({err})") from err
-    header = [h.strip() for h in next(csv.reader(io.StringIO(text)))]
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        raise DataFileError(f"{p}: duplicated column(s): {', '.join(dupes)}")
-    frame.columns = header
-    return frame.apply(lambda col: col.str.strip())
-
-
 def _parse_number(text: str) -> float | None:
     """Parse a cell as a float; None for empty, raises ValueError for garbage."""
     if text == "" or text.lower() in {"nan", "na", "n/a", "none", "null"}:
@@ -299,30 +267,6 @@ def _cell_text(value: Any) -> str:
 
 
 # -- writing ----------------------------------------------------------------------------
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write UTF-8 text to `path` via a temporary file in the same folder and an atomic rename."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write bytes to `path` via a temporary file in the same folder, fsync, then an atomic rename."""
-    p = Path(path)
-    folder = p.parent if str(p.parent) else Path(".")
-    if not folder.exists():
-        raise DataFileError(f"{p}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def record_to_csv(record: ExperimentRecord) -> str:
     """The record as CSV text in canonical column order, numbers without float noise."""
     frame = record.frame[columns_for(record.space)].copy()
@@ -351,62 +295,3 @@ def append_records(base: ExperimentRecord, new: ExperimentRecord) -> ExperimentR
         raise RecordValidationError(issues, "results")
     frame = pd.concat([base.frame, new.frame], ignore_index=True)
     return ExperimentRecord(frame=frame, space=base.space)
-
-
-# -- inference ----------------------------------------------------------------------------
-def _nice_step(values: np.ndarray) -> float | None:
-    """The grid step shared by all values (a power-of-ten multiple of 1, 2, 2.5 or 5), or None."""
-    uniq = np.unique(values)
-    if len(uniq) < 2:
-        return None
-    diffs = np.diff(uniq)
-    smallest = float(diffs.min())
-    if smallest <= 0:
-        return None
-    exponent = math.floor(math.log10(smallest))
-    for decade in (exponent, exponent - 1):
-        for mult in (5, 2.5, 2, 1):
-            step = mult * 10.0**decade
-            k = (uniq - uniq[0]) / step
-            if step <= smallest + 1e-12 and np.all(np.abs(k - np.round(k)) < 1e-6):
-                return float(f"{step:.10g}")
-    return None
-
-
-def infer_design_space(raw: pd.DataFrame, target: str, name: str = "inferred") -> DesignSpace:
-    """Infer a design space from a text frame: numbers get observed bounds and step, text gets categories."""
-    if target not in raw.columns:
-        raise DesignSpaceError(f"target column '{target}' not in the CSV{suggest(target, raw.columns)}")
-    params: list[dict[str, Any]] = []
-    for col in raw.columns:
-        if col == target or col in BOOKKEEPING:
-            continue
-        cells = [c for c in raw[col].tolist() if c != ""]
-        if not cells:
-            raise DesignSpaceError(f"cannot infer column '{col}': every value is empty")
-        try:
-            numbers = np.array([float(c) for c in cells])
-        except ValueError:
-            params.append({"name": col, "kind": "category", "values": sorted(set(cells))})
-            continue
-        low, high = float(numbers.min()), float(numbers.max())
-        step = _nice_step(numbers)
-        if step is not None:
-            # widen high to the grid so the bound itself is a grid value
-            k = round((high - low) / step)
-            high = float(f"{low + k * step:.10g}")
-        params.append({"name": col, "kind": "number", "low": low, "high": high, "step": step})
-    if not params:
-        raise DesignSpaceError("cannot infer a design space: the CSV has no parameter columns besides the target")
-    data = {
-        "name": name,
-        "description": f"inferred from a CSV with target '{target}'",
-        "target": Target(name=target).model_dump(),
-        "parameters": params,
-    }
-    return design_space_from_dict(data, origin=f"inferred space for {name}")
-
-
-def space_param_kind(space: DesignSpace, name: str) -> str:
-    """'number' or 'category' for a parameter."""
-    return "number" if isinstance(space.parameter(name), NumberParameter) else "category"

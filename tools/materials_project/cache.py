@@ -48,7 +48,7 @@ class ResponseCache:
 
     def save(self, kind: str, endpoint: str, query: BaseModel, result: BaseModel) -> Path:
         """Store an answer; returns its file."""
-        from tools.domain.record import atomic_write_text
+        from tools.domain.fileio import atomic_write_text
 
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.path_for(kind, endpoint, query)

@@ -12,15 +12,15 @@ from __future__ import annotations
 import io
 import math
 from datetime import date
-from typing import Literal
+from typing import Literal, Protocol
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from prompts import load_prompt
 from tools.domain.design_space import DesignSpace, format_value
 from tools.domain.errors import MatassistError
-from tools.domain.record import BOOKKEEPING, ExperimentRecord, columns_for
+from tools.domain.record import ExperimentRecord
+from tools.domain.record_columns import BOOKKEEPING, columns_for
 
 Reason = Literal["exploit", "explore", "boundary probe", "control", "replicate", "user"]
 
@@ -33,7 +33,20 @@ PROTOCOL: tuple[str, ...] = (
     "make at least two cells per run and report their mean.",
 )
 
-_PLAN_VARIABLES = {"title", "date", "provenance", "runs_table", "fixed_note", "protocol", "results_file", "shot"}
+# The placeholders of the plan template (prompts/experiment_plan.md), checked when the caller loads it.
+PLAN_VARIABLES = frozenset({"title", "date", "provenance", "runs_table", "fixed_note", "protocol", "results_file", "shot"})
+
+
+class PlanTemplate(Protocol):
+    """Renders the plan Markdown from the PLAN_VARIABLES values.
+
+    The caller loads it: ``prompts.load_prompt("experiment_plan.md", PLAN_VARIABLES)`` (tools do not
+    import prompts).
+    """
+
+    def render(self, **values: object) -> str:
+        """The Markdown with every placeholder filled."""
+        ...
 
 
 class PlannedRun(BaseModel):
@@ -80,8 +93,15 @@ def _fmt(value: float | str | None) -> str:
     return format_value(value)
 
 
-def draft_plan(request: PlanInput, space: DesignSpace, record: ExperimentRecord | None = None, today: date | None = None) -> PlanResult:
-    """Draft a runnable plan; every run is validated against the design space first."""
+def draft_plan(
+    request: PlanInput,
+    space: DesignSpace,
+    record: ExperimentRecord | None = None,
+    today: date | None = None,
+    *,
+    template: PlanTemplate,
+) -> PlanResult:
+    """Draft a runnable plan; every run is validated against the design space first; `template` renders the Markdown."""
     day = today or date.today()
     prefix = request.id_prefix or f"plan-{day.isoformat()}-{request.shot}"
     space_fixed = space.with_fixed(request.fixed) if request.fixed else space
@@ -128,15 +148,15 @@ def draft_plan(request: PlanInput, space: DesignSpace, record: ExperimentRecord 
     frame = pd.DataFrame(rows)
     runs_csv = _to_csv(frame)
 
-    template = pd.DataFrame({c: [""] * len(frame) for c in columns_for(space)})
+    results_frame = pd.DataFrame({c: [""] * len(frame) for c in columns_for(space)})
     for name in space.names:
-        template[name] = frame[name].map(_fmt)
-    template["experiment_id"] = frame["experiment_id"]
-    template["shot"] = request.shot
-    template["source"] = ["expert" if r == "control" else "ml-proposal" for r in frame["reason"]]
-    template["predicted_mah_g"] = frame["predicted_mah_g"].map(_fmt)
-    template = template[[*space.names, space.target.name, *BOOKKEEPING]]
-    results_csv = _to_csv(template)
+        results_frame[name] = frame[name].map(_fmt)
+    results_frame["experiment_id"] = frame["experiment_id"]
+    results_frame["shot"] = request.shot
+    results_frame["source"] = ["expert" if r == "control" else "ml-proposal" for r in frame["reason"]]
+    results_frame["predicted_mah_g"] = frame["predicted_mah_g"].map(_fmt)
+    results_frame = results_frame[[*space.names, space.target.name, *BOOKKEEPING]]
+    results_csv = _to_csv(results_frame)
 
     varied = [n for n in space.names if n not in space_fixed.fixed and frame[n].nunique() > 1]
     table = _markdown_table(frame, varied)
@@ -147,7 +167,7 @@ def draft_plan(request: PlanInput, space: DesignSpace, record: ExperimentRecord 
     provenance = "Predictions come from the capacity model trained on the experiment record; they are estimates, not measurements."
     if record is not None and (record.frame["source"] == "synthetic").all():
         provenance += " The record behind them is simulated (virtual-lab demo record)."
-    markdown = load_prompt("experiment_plan.md", _PLAN_VARIABLES).render(
+    markdown = template.render(
         title=request.title,
         date=day.isoformat(),
         provenance=provenance,

@@ -1,0 +1,75 @@
+"""The proposer's inputs and outputs: its settings, a proposal, a batch, and what it needs from a model."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+Reason = Literal["exploit", "explore", "boundary probe"]
+
+
+class CapacityModelLike(Protocol):
+    """What the proposer needs from a fitted model (tools.modelling.capacity_model.CapacityModel)."""
+
+    encoder: Any
+
+    def predict_encoded(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def failure_probability_encoded(self, X: np.ndarray) -> np.ndarray: ...
+
+
+class ProposerSettings(BaseModel):
+    """Knobs of the swarm and the acquisition; defaults are the tuned ones (docs/proposer.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    iterations: int = Field(default=1000, ge=1, description="swarm iterations")
+    particles: int = Field(default=100, ge=2, description="particles in the swarm")
+    kappa: float = Field(default=1.0, ge=0, description="weight of the model's spread (sigma) in the score, dimensionless")
+    novelty_mah_g: float = Field(default=3.0, ge=0, description="bonus at the trust radius for distance from the record, mAh/g")
+    trust_radius: float = Field(default=0.4, gt=0, description="trust radius, in normalised distance (each number's range = 1, a category switch = 1)")
+    trust_weight: float = Field(default=4.0, ge=0, description="trust-region penalty weight, in units of the capacities' standard deviation")
+    floor_quantile: float = Field(default=0.1, ge=0, le=1, description="quantile of measured capacities that a failed run is valued at")
+    exploit_share: float = Field(default=0.4, ge=0, le=1, description="share of the batch chosen by the mean alone (inside half the trust radius)")
+    exploit_radius: float = Field(default=1.0, gt=0, le=1, description="exploit picks stay within this share of the trust radius")
+    min_separation: float = Field(default=0.08, ge=0, description="minimum normalised distance between two proposals of a batch")
+    boundary_p_fail: float = Field(default=0.15, ge=0, le=1, description="a proposal at or above this failure probability is labelled a boundary probe")
+    inertia: float = Field(default=0.72, description="swarm velocity inertia")
+    c_personal: float = Field(default=1.49, description="pull towards a particle's own best")
+    c_social: float = Field(default=1.49, description="pull towards the neighbourhood best")
+    neighbours: int = Field(default=2, ge=1, description="ring-topology neighbours on each side (local best keeps several basins alive)")
+    max_velocity: float = Field(default=0.25, gt=0, description="velocity clamp per coordinate, in the [0, 1] relaxation")
+    seed_share: float = Field(default=0.5, ge=0, le=1, description="share of particles started at the best record runs (with the fixed values applied)")
+
+
+class Proposal(BaseModel):
+    """One proposed experiment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    params: dict[str, float | str] = Field(description="every design-space column -> value, in its unit")
+    predicted_mah_g: float = Field(description="model mean prediction, mAh/g")
+    uncertainty_mah_g: float = Field(description="model ensemble standard deviation, mAh/g")
+    failure_probability: float = Field(description="model probability that the synthesis fails, 0 to 1")
+    distance_to_record: float = Field(description="normalised distance to the nearest record run (number range = 1, category switch = 1)")
+    nearest_run: str = Field(description="experiment_id of the nearest record run")
+    acquisition: float = Field(description="the score it was chosen by, mAh/g-like")
+    reason: Reason = Field(description="exploit (best mean near data), explore (uncertainty or sparse data), boundary probe (near failures)")
+
+
+class ProposalResult(BaseModel):
+    """A batch of proposals with what the swarm did to find them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    proposals: list[Proposal]
+    fixed: dict[str, float | str] = Field(description="values held fixed")
+    incumbent_mah_g: float | None = Field(description="best measured ok run in the record that matches the fixed values, mAh/g")
+    convergence: list[float] = Field(description="best acquisition found so far, per iteration")
+    evaluations: int = Field(description="candidates scored by the model (a particle that stays on its grid point is not re-scored)")
+    distinct_candidates: int = Field(description="distinct feasible candidates among the best 20,000 scored (the pool the batch is chosen from)")
+    fast_encoding: bool = Field(description="True when particles were encoded by the verified linear map, not through pandas")
+    elapsed_s: float = Field(description="wall time of the swarm and the selection, s")
+    settings: ProposerSettings

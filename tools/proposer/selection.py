@@ -1,0 +1,121 @@
+"""Choosing the batch from the candidates the swarm visited, and turning picks into proposals.
+
+First ``exploit_share`` of the batch by the mean alone, ``(1 - P_fail) * (mu - floor)``, inside
+``exploit_radius`` of the trust radius; then the rest by ``acq`` with a kriging-believer-style
+update (each pick counts as data for the novelty term) and a minimum separation between picks.
+Candidate statistics ``S`` have the columns mu, sigma, P_fail, d, nearest record row, acq.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tools.domain.record import ExperimentRecord
+from tools.proposer.models import Proposal, ProposerSettings, Reason
+from tools.proposer.relaxation import Relaxation
+from tools.proposer.scoring import Scorer
+
+
+def top_candidates(scorer: Scorer, S: np.ndarray, limit: int) -> np.ndarray:
+    """Indices of the best `limit` candidates by acquisition plus the best `limit // 4` by the exploit score."""
+    if len(S) <= limit:
+        return np.arange(len(S))
+    acq = S[:, 5]
+    exploit = scorer.exploit_score(S[:, 0], S[:, 2], S[:, 3])
+    top_acq = np.argpartition(-acq, limit - 1)[:limit]
+    k = limit // 4
+    top_exploit = np.argpartition(-exploit, k - 1)[:k]
+    return np.union1d(top_acq, top_exploit)
+
+
+def select_batch(
+    relax: Relaxation,
+    scorer: Scorer,
+    V: np.ndarray,
+    C: np.ndarray,
+    S: np.ndarray,
+    n: int,
+    cfg: ProposerSettings,
+) -> tuple[list[int], list[str]]:
+    """Greedy batch: exploit picks by the mean, then explore picks by acq with a believer update."""
+    mu, sigma, p, d = S[:, 0], S[:, 1], S[:, 2], S[:, 3]
+    Z = relax.normalised(V, C)
+    chosen: list[int] = []
+    roles: list[str] = []
+    blocked = np.zeros(len(V), dtype=bool)
+    d_now = d.copy()
+
+    def take(i: int, role: str) -> None:
+        chosen.append(i)
+        roles.append(role)
+        dist = np.sqrt(np.maximum(np.einsum("ij,ij->i", Z - Z[i], Z - Z[i]), 0.0))
+        blocked[dist < cfg.min_separation] = True
+        blocked[i] = True
+        np.minimum(d_now, dist, out=d_now)  # believer: the pick counts as data
+
+    n_exploit = int(round(cfg.exploit_share * n))
+    exploit = scorer.exploit_score(mu, p, d)
+    for _ in range(n_exploit):
+        score = np.where(blocked, -np.inf, exploit)
+        i = int(np.argmax(score))
+        if not np.isfinite(score[i]):
+            break
+        take(i, "exploit")
+    while len(chosen) < n:
+        acq = scorer.acquisition(mu, sigma, p, d, d_now)
+        score = np.where(blocked, -np.inf, acq)
+        i = int(np.argmax(score))
+        if not np.isfinite(score[i]):
+            # separation exhausted the candidates: relax it, keep distinctness
+            unchosen = np.ones(len(V), dtype=bool)
+            unchosen[chosen] = False
+            blocked = ~unchosen
+            score = np.where(blocked, -np.inf, acq)
+            i = int(np.argmax(score))
+            if not np.isfinite(score[i]):
+                break
+        take(i, "explore")
+    return chosen, roles
+
+
+def build_proposals(
+    relax: Relaxation,
+    scorer: Scorer,
+    record: ExperimentRecord,
+    V: np.ndarray,
+    C: np.ndarray,
+    S: np.ndarray,
+    chosen: list[int],
+    roles: list[str],
+    cfg: ProposerSettings,
+) -> list[Proposal]:
+    """The chosen candidates as Proposal objects, each with the reason it was chosen for."""
+    frame = record.frame
+    failed = (frame["status"] == "failed").to_numpy()
+    Vr, Cr = relax.from_frame(frame)
+    R = relax.normalised(Vr, Cr)
+    out: list[Proposal] = []
+    for i, role in zip(chosen, roles, strict=True):
+        mu, sigma, p, d, near, acq = S[i]
+        z = relax.normalised(V[i : i + 1], C[i : i + 1])
+        dist = np.sqrt(np.sum((R - z) ** 2, axis=1))
+        d_fail = float(dist[failed].min()) if failed.any() else math.inf
+        d_ok = float(dist[~failed].min()) if (~failed).any() else math.inf
+        reason: Reason = "exploit" if role == "exploit" else "explore"
+        if p >= cfg.boundary_p_fail or d_fail < d_ok:
+            reason = "boundary probe"
+        out.append(
+            Proposal(
+                params=relax.row(V, C, i),
+                predicted_mah_g=float(mu),
+                uncertainty_mah_g=float(sigma),
+                failure_probability=float(p),
+                distance_to_record=float(d),
+                nearest_run=str(frame["experiment_id"].iat[int(near)]),
+                acquisition=float(acq),
+                reason=reason,
+            )
+        )
+    return out
