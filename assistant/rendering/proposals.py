@@ -42,6 +42,18 @@ def headline(data: Mapping[str, Any]) -> str:
     return f"{len(_proposals(data))} proposals with {held}{tail}"
 
 
+def spread_line(data: Mapping[str, Any]) -> str:
+    """How different the proposals are: the closest pair, normalised and in grid steps."""
+    diversity = data.get("batch_diversity")
+    if diversity is None:
+        return ""
+    steps = data.get("min_steps_apart")
+    tail = (f"; proposals with the same categories differ by at least {steps} grid steps" if steps is not None
+            else "; every two proposals differ in a category")
+    scan = " (a local scan: neighbours one step apart allowed)" if data.get("local_scan") else ""
+    return f"Batch spread: the closest two proposals are {diversity:.2f} apart (each parameter's range = 1){tail}{scan}."
+
+
 def markdown(data: Mapping[str, Any]) -> str:
     """The batch as a Markdown table of the varied parameters, with the shared values below it."""
     proposals = _proposals(data)

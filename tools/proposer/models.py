@@ -35,6 +35,11 @@ class ProposerSettings(BaseModel):
     exploit_share: float = Field(default=0.4, ge=0, le=1, description="share of the batch chosen by the mean alone (inside half the trust radius)")
     exploit_radius: float = Field(default=1.0, gt=0, le=1, description="exploit picks stay within this share of the trust radius")
     min_separation: float = Field(default=0.08, ge=0, description="minimum normalised distance between two proposals of a batch")
+    min_step_distance: int = Field(
+        default=2, ge=1,
+        description="two proposals with the same categories must differ by at least this many grid steps in total "
+        "(2: never one recipe with a single step changed); a local scan lifts it",
+    )
     boundary_p_fail: float = Field(default=0.15, ge=0, le=1, description="a proposal at or above this failure probability is labelled a boundary probe")
     inertia: float = Field(default=0.72, description="swarm velocity inertia")
     c_personal: float = Field(default=1.49, description="pull towards a particle's own best")
@@ -67,9 +72,18 @@ class ProposalResult(BaseModel):
     proposals: list[Proposal]
     fixed: dict[str, float | str] = Field(description="values held fixed")
     incumbent_mah_g: float | None = Field(description="best measured ok run in the record that matches the fixed values, mAh/g")
-    convergence: list[float] = Field(description="best acquisition found so far, per iteration")
+    convergence: list[float] = Field(default_factory=list, description="best acquisition found so far, per iteration")
     evaluations: int = Field(description="candidates scored by the model (a particle that stays on its grid point is not re-scored)")
     distinct_candidates: int = Field(description="distinct feasible candidates among the best 20,000 scored (the pool the batch is chosen from)")
     fast_encoding: bool = Field(description="True when particles were encoded by the verified linear map, not through pandas")
     elapsed_s: float = Field(description="wall time of the swarm and the selection, s")
+    batch_diversity: float | None = Field(
+        default=None,
+        description="smallest normalised distance between two proposals of the batch (each number's range = 1, a category switch = 1); None for one proposal",
+    )
+    min_steps_apart: int | None = Field(
+        default=None,
+        description="smallest difference between two proposals with the same categories, in grid steps summed over the free parameters; None when every pair differs in a category",
+    )
+    local_scan: bool = Field(default=False, description="True when near-duplicates one grid step apart were allowed (a local scan)")
     settings: ProposerSettings

@@ -5,6 +5,11 @@ position) and one per value of each free category (decoded by argmax). Decoding 
 step, clips to every bound, pins fixed values, applies conditionals (no coating -> amount,
 temperature and time 0) and repairs each linear equality (the last free term, e.g. ``mn``, is
 derived from the others, which are first clipped to what the equality still allows).
+
+A user's constraints narrow the search without changing the space: a range keeps each number's
+grid but maps [0, 1] onto its allowed grid values only, a choice masks the excluded categories
+out of the argmax, and the equality repair clips every term (the derived one too) to its allowed
+range. Distances and encodings keep the full space, so record rows of any value still map.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tools.domain.constraints import ConstraintSet
 from tools.domain.design_space import CategoryParameter, DesignSpace, NumberParameter
 from tools.domain.errors import DesignSpaceError
 
@@ -26,7 +32,10 @@ _KEY_DECIMALS = 9
 class Relaxation:
     """Maps points of [0, 1]^D to valid rows of a design space, vectorised over points."""
 
-    def __init__(self, space: DesignSpace):
+    def __init__(self, space: DesignSpace, constraints: ConstraintSet | None = None):
+        self.constraints = constraints or ConstraintSet()
+        narrowed = self.constraints.narrowed_space(space)
+        space = space.with_fixed(narrowed.fixed) if narrowed.fixed else space
         self.space = space
         self.numbers: list[NumberParameter] = space.numbers
         self.categories: list[CategoryParameter] = space.categories
@@ -34,11 +43,24 @@ class Relaxation:
         self.cat_index = {p.name: j for j, p in enumerate(self.categories)}
         fixed = space.fixed
         self.levels: list[np.ndarray | None] = []
+        self.bounds: list[tuple[float, float]] = []  # allowed (narrowed) range of each number
+        self.k_range: list[tuple[int, int]] = []  # allowed grid indices of each number
         for p in self.numbers:
+            q = narrowed.parameter(p.name)
+            assert isinstance(q, NumberParameter)
+            self.bounds.append((q.low, q.high))
             if p.step is None or p.n_levels is None:
                 self.levels.append(None)
+                self.k_range.append((0, 0))
             else:
                 self.levels.append(np.array([p.value_at(k) for k in range(p.n_levels)], dtype=float))
+                self.k_range.append((int(round(p.grid_index(q.low))), int(round(p.grid_index(q.high)))))
+        self.allowed_categories: dict[int, np.ndarray] = {}  # category index -> mask of allowed values
+        for j, cat in enumerate(self.categories):
+            allowed = narrowed.parameter(cat.name)
+            assert isinstance(allowed, CategoryParameter)
+            if len(allowed.values) < len(cat.values):
+                self.allowed_categories[j] = np.array([v in allowed.values for v in cat.values])
         # equality constraints: choose a dependent term (the last free one)
         self.equalities, self.dependent, self.inequalities = _linear_constraints(space, self.num_index)
         # coordinates
@@ -66,7 +88,8 @@ class Relaxation:
             lv = self.levels[j]
             assert lv is not None
             self._grid_levels[r, : len(lv)] = lv
-        self._grid_top = np.array([n_levels - 1.0 for n_levels in self._grid_levels_count(grid)])
+        self._grid_kmin = np.array([float(self.k_range[j][0]) for _, j in grid])
+        self._grid_kspan = np.array([float(self.k_range[j][1] - self.k_range[j][0]) for _, j in grid])
         self._grid_rows = np.arange(len(grid))[None, :]
         self.conditionals: list[tuple[list[tuple[int, int]], list[tuple[int, float]]]] = []
         for cond in space.conditionals:
@@ -80,13 +103,6 @@ class Relaxation:
         self.cat_sizes = [len(p.values) for p in self.categories]
         self.cat_offsets = np.concatenate([[0], np.cumsum(self.cat_sizes)]).astype(int)
 
-    def _grid_levels_count(self, grid: list[tuple[int, int]]) -> list[int]:
-        counts = []
-        for _, j in grid:
-            lv = self.levels[j]
-            counts.append(0 if lv is None else len(lv))
-        return counts
-
     # decode ---------------------------------------------------------------------------
     def decode(self, P: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Points in [0, 1]^D -> (number values (m, n_num), category indices (m, n_cat), feasible mask)."""
@@ -95,14 +111,17 @@ class Relaxation:
         C = np.zeros((m, len(self.categories)), dtype=np.int64)
         if self._grid_cols.size:
             U = np.minimum(np.maximum(P[:, self._grid_cols], 0.0), 1.0)
-            K = np.rint(U * self._grid_top).astype(np.int64)
+            K = (self._grid_kmin + np.rint(U * self._grid_kspan)).astype(np.int64)
             V[:, self._grid_params] = self._grid_levels[self._grid_rows, K]
         for col, j in self._cont:
             V[:, j] = self._number_from_unit(j, P[:, col])
         for j, v in self.fixed_numbers.items():
             V[:, j] = v
         for sl, j in zip(self.cat_slices, self.free_categories, strict=True):
-            C[:, j] = np.argmax(P[:, sl], axis=1)
+            block = P[:, sl]
+            if j in self.allowed_categories:
+                block = np.where(self.allowed_categories[j][None, :], block, -np.inf)
+            C[:, j] = np.argmax(block, axis=1)
         for j, k in self.fixed_categories.items():
             C[:, j] = k
         return V, C, self.finish(V, C)
@@ -110,18 +129,19 @@ class Relaxation:
     def finish(self, V: np.ndarray, C: np.ndarray) -> np.ndarray:
         """Apply conditionals and repair equalities in place; returns the feasible mask."""
         self._apply_conditionals(V, C)
-        feasible = _repair_equalities(self.equalities, self.numbers, self.levels, V)
+        feasible = _repair_equalities(self.equalities, self.numbers, self.levels, self.bounds, V)
         self._apply_conditionals(V, C)
         feasible &= self._check_linear(V)
         return feasible
 
     def _number_from_unit(self, j: int, u: np.ndarray) -> np.ndarray:
         levels = self.levels[j]
-        p = self.numbers[j]
+        low, high = self.bounds[j]
         u = np.clip(u, 0.0, 1.0)
         if levels is None:
-            return p.low + u * (p.high - p.low)
-        k = np.rint(u * (len(levels) - 1)).astype(np.int64)
+            return low + u * (high - low)
+        k_min, k_max = self.k_range[j]
+        k = (k_min + np.rint(u * (k_max - k_min))).astype(np.int64)
         return levels[k]
 
     def _apply_conditionals(self, V: np.ndarray, C: np.ndarray) -> None:
@@ -144,8 +164,8 @@ class Relaxation:
         """Rows (values, category indices) -> points in [0, 1]^D that decode to them (before repair)."""
         P = np.zeros((V.shape[0], self.dim))
         for col, j in enumerate(self.free_numbers):
-            p = self.numbers[j]
-            P[:, col] = np.clip((V[:, j] - p.low) / (p.high - p.low), 0, 1) if p.high > p.low else 0.5
+            low, high = self.bounds[j]
+            P[:, col] = np.clip((V[:, j] - low) / (high - low), 0, 1) if high > low else 0.5
         for sl, j in zip(self.cat_slices, self.free_categories, strict=True):
             block = np.full((V.shape[0], sl.stop - sl.start), 0.25)
             block[np.arange(V.shape[0]), C[:, j]] = 0.75
@@ -172,6 +192,15 @@ class Relaxation:
     def normalised(self, V: np.ndarray, C: np.ndarray) -> np.ndarray:
         """Coordinates for distances: each number's range counts 1, a category switch counts 1."""
         return self.normalised_from_features(self.features(V, C))
+
+    def grid_steps(self, V: np.ndarray) -> np.ndarray:
+        """Grid positions (in steps) of the free, non-derived numbers: what a batch's spread is counted in."""
+        cols = [j for j in self.free_numbers if self.numbers[j].step is not None]
+        if not cols:
+            return np.zeros((len(V), 0))
+        low = np.array([self.numbers[j].low for j in cols])
+        step = np.array([self.numbers[j].step for j in cols], dtype=float)
+        return np.rint((V[:, cols] - low) / step)
 
     def keys(self, V: np.ndarray, C: np.ndarray) -> np.ndarray:
         """A hashable row identity (rounded values and category indices) as a 1-D void array."""
@@ -258,10 +287,13 @@ def _linear_constraints(space: DesignSpace, num_index: Mapping[str, int]) -> tup
     return equalities, dependent, inequalities
 
 
-def _snap_into(p: NumberParameter, levels: np.ndarray | None, x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Snap x to the number's grid within [a, b] (and its bounds); values outside stay clipped."""
+def _snap_into(p: NumberParameter, levels: np.ndarray | None, bounds: tuple[float, float], x: np.ndarray,
+               a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Snap x to the number's grid within [a, b] and its allowed `bounds`; values outside stay clipped."""
+    a = np.maximum(a, bounds[0])
+    b = np.minimum(b, bounds[1])
     if levels is None or p.step is None:
-        return np.clip(np.clip(x, a, b), p.low, p.high)
+        return np.clip(np.clip(x, a, b), bounds[0], bounds[1])
     top = float(len(levels) - 1)
     eps = 1e-7
     # np.minimum/np.maximum: np.clip's Python wrapper costs more than the arithmetic here
@@ -272,7 +304,8 @@ def _snap_into(p: NumberParameter, levels: np.ndarray | None, x: np.ndarray, a: 
 
 
 def _repair_equalities(
-    equalities: list[_Equality], numbers: list[NumberParameter], levels: list[np.ndarray | None], V: np.ndarray
+    equalities: list[_Equality], numbers: list[NumberParameter], levels: list[np.ndarray | None],
+    bounds: list[tuple[float, float]], V: np.ndarray,
 ) -> np.ndarray:
     """Repair each equality in place (free terms clipped to what it still allows, the last one derived); the rows that hold."""
     m = V.shape[0]
@@ -281,7 +314,7 @@ def _repair_equalities(
         if len(eq.idx) == 0:
             continue
         s = np.zeros(m)
-        ranges = [(numbers[int(j)].low, numbers[int(j)].high) for j in eq.idx]
+        ranges = [bounds[int(j)] for j in eq.idx]
         contrib = [(min(a * lo, a * hi), max(a * lo, a * hi)) for a, (lo, hi) in zip(eq.coef, ranges, strict=True)]
         for t, (j, a) in enumerate(zip(eq.idx[:-1], eq.coef[:-1], strict=True)):
             rest_lo = sum(c[0] for c in contrib[t + 1 :])
@@ -290,12 +323,12 @@ def _repair_equalities(
             lo_ax = eq.const - s - rest_hi
             hi_ax = eq.const - s - rest_lo
             lo_x, hi_x = (lo_ax / a, hi_ax / a) if a > 0 else (hi_ax / a, lo_ax / a)
-            V[:, j] = _snap_into(numbers[int(j)], levels[int(j)], V[:, j], lo_x, hi_x)
+            V[:, j] = _snap_into(numbers[int(j)], levels[int(j)], bounds[int(j)], V[:, j], lo_x, hi_x)
             s = s + a * V[:, j]
         j_dep, a_dep = int(eq.idx[-1]), float(eq.coef[-1])
         x = (eq.const - s) / a_dep
-        lo, hi = numbers[j_dep].low, numbers[j_dep].high
-        V[:, j_dep] = _snap_into(numbers[j_dep], levels[j_dep], x, np.full(m, lo), np.full(m, hi))
+        lo, hi = bounds[j_dep]
+        V[:, j_dep] = _snap_into(numbers[j_dep], levels[j_dep], bounds[j_dep], x, np.full(m, lo), np.full(m, hi))
         ok &= np.abs(s + a_dep * V[:, j_dep] - eq.const) <= eq.tol + 1e-9
     return ok
 

@@ -38,13 +38,21 @@ def select_batch(
     S: np.ndarray,
     n: int,
     cfg: ProposerSettings,
+    local_scan: bool = False,
 ) -> tuple[list[int], list[str]]:
-    """Greedy batch: exploit picks by the mean, then explore picks by acq with a believer update."""
+    """Greedy batch: exploit picks by the mean, then explore picks by acq with a believer update.
+
+    Unless `local_scan`, a candidate with the same categories as a pick and fewer than
+    `min_step_distance` grid steps from it is never picked: that rule holds even when the
+    normalised separation has to be relaxed to fill the batch.
+    """
     mu, sigma, p, d = S[:, 0], S[:, 1], S[:, 2], S[:, 3]
     Z = relax.normalised(V, C)
+    K = relax.grid_steps(V)
     chosen: list[int] = []
     roles: list[str] = []
     blocked = np.zeros(len(V), dtype=bool)
+    near_duplicate = np.zeros(len(V), dtype=bool)
     d_now = d.copy()
 
     def take(i: int, role: str) -> None:
@@ -53,26 +61,29 @@ def select_batch(
         dist = np.sqrt(np.maximum(np.einsum("ij,ij->i", Z - Z[i], Z - Z[i]), 0.0))
         blocked[dist < cfg.min_separation] = True
         blocked[i] = True
+        if not local_scan:
+            steps = np.abs(K - K[i]).sum(axis=1)
+            near_duplicate[(steps < cfg.min_step_distance) & np.all(C == C[i], axis=1)] = True
         np.minimum(d_now, dist, out=d_now)  # believer: the pick counts as data
 
     n_exploit = int(round(cfg.exploit_share * n))
     exploit = scorer.exploit_score(mu, p, d)
     for _ in range(n_exploit):
-        score = np.where(blocked, -np.inf, exploit)
+        score = np.where(blocked | near_duplicate, -np.inf, exploit)
         i = int(np.argmax(score))
         if not np.isfinite(score[i]):
             break
         take(i, "exploit")
     while len(chosen) < n:
         acq = scorer.acquisition(mu, sigma, p, d, d_now)
-        score = np.where(blocked, -np.inf, acq)
+        score = np.where(blocked | near_duplicate, -np.inf, acq)
         i = int(np.argmax(score))
         if not np.isfinite(score[i]):
-            # separation exhausted the candidates: relax it, keep distinctness
+            # separation exhausted the candidates: relax it, keep distinctness and the step rule
             unchosen = np.ones(len(V), dtype=bool)
             unchosen[chosen] = False
             blocked = ~unchosen
-            score = np.where(blocked, -np.inf, acq)
+            score = np.where(blocked | near_duplicate, -np.inf, acq)
             i = int(np.argmax(score))
             if not np.isfinite(score[i]):
                 break
@@ -119,3 +130,21 @@ def build_proposals(
             )
         )
     return out
+
+
+def batch_spread(relax: Relaxation, V: np.ndarray, C: np.ndarray) -> tuple[float | None, int | None]:
+    """Smallest normalised distance between two rows, and smallest grid-step difference between two rows with the same categories."""
+    if len(V) < 2:
+        return None, None
+    Z = relax.normalised(V, C)
+    K = relax.grid_steps(V)
+    best_d = math.inf
+    best_k: int | None = None
+    for i in range(len(V) - 1):
+        dist = np.sqrt(np.maximum(np.einsum("ij,ij->i", Z[i + 1:] - Z[i], Z[i + 1:] - Z[i]), 0.0))
+        best_d = min(best_d, float(dist.min()))
+        same = np.all(C[i + 1:] == C[i], axis=1)
+        if same.any():
+            steps = int(np.abs(K[i + 1:][same] - K[i]).sum(axis=1).min())
+            best_k = steps if best_k is None else min(best_k, steps)
+    return best_d, best_k

@@ -38,12 +38,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tools.domain.constraints import ConstraintSet, fixed_value
 from tools.domain.errors import ProposalError
 from tools.domain.record import ExperimentRecord
 from tools.proposer.models import CapacityModelLike, ProposalResult, ProposerSettings
 from tools.proposer.relaxation import Encoding, Relaxation
 from tools.proposer.scoring import Scorer
-from tools.proposer.selection import build_proposals, select_batch, top_candidates
+from tools.proposer.selection import batch_spread, build_proposals, select_batch, top_candidates
 
 
 def runs_matching(frame: pd.DataFrame, fixed: Mapping[str, Any]) -> np.ndarray:
@@ -58,6 +59,14 @@ def runs_matching(frame: pd.DataFrame, fixed: Mapping[str, Any]) -> np.ndarray:
     return mask
 
 
+def runs_satisfying(record: ExperimentRecord, constraints: ConstraintSet) -> np.ndarray:
+    """Mask of the record's runs that satisfy every constraint."""
+    if not constraints:
+        return np.ones(len(record), dtype=bool)
+    rows = record.frame[record.space.names].to_dict("records")
+    return np.array([not constraints.violations(row, record.space) for row in rows], dtype=bool)
+
+
 def propose(
     model: CapacityModelLike,
     record: ExperimentRecord,
@@ -67,30 +76,36 @@ def propose(
     iterations: int | None = None,
     particles: int | None = None,
     settings: ProposerSettings | None = None,
+    constraints: ConstraintSet | None = None,
+    local_scan: bool = False,
     **overrides: Any,
 ) -> ProposalResult:
     """Propose n distinct, valid next experiments by a particle swarm on an uncertainty- and failure-aware score.
 
-    `fixed` adds held values to the record's design space (DesignSpaceError if unknown, off
-    its step or infeasible). `iterations`, `particles` and any ProposerSettings field given as
-    a keyword override `settings`.
+    `fixed` and `constraints` (limits, ranges, allowed or excluded categories) narrow the
+    record's design space (DesignSpaceError if a name is unknown, a value off its step or the
+    set infeasible); every returned proposal is checked against every constraint. Unless
+    `local_scan`, no two proposals are one recipe with a single grid step changed.
+    `iterations`, `particles` and any ProposerSettings field given as a keyword override `settings`.
     """
     from threadpoolctl import threadpool_limits
 
+    stated = (constraints or ConstraintSet()).extend(fixed_value(k, v) for k, v in (fixed or {}).items())
     # Small matrix products inside the loop: BLAS threads only contend (10-40x slower on 2 cores).
     with threadpool_limits(1, user_api="blas"):
-        return _propose(model, record, fixed, n, seed, iterations, particles, settings, overrides)
+        return _propose(model, record, stated, n, seed, iterations, particles, settings, local_scan, overrides)
 
 
 def _propose(
     model: CapacityModelLike,
     record: ExperimentRecord,
-    fixed: Mapping[str, Any] | None,
+    constraints: ConstraintSet,
     n: int,
     seed: int,
     iterations: int | None,
     particles: int | None,
     settings: ProposerSettings | None,
+    local_scan: bool,
     overrides: Mapping[str, Any],
 ) -> ProposalResult:
     t0 = time.perf_counter()
@@ -109,15 +124,15 @@ def _propose(
         cfg = ProposerSettings.model_validate({**cfg.model_dump(), **updates})
     if len(record) == 0:
         raise ProposalError("the record is empty: nothing to learn from")
-    space = record.space.with_fixed(dict(fixed or {}))
-    relax = Relaxation(space)
+    constraints = constraints.validated(record.space)
+    relax = Relaxation(record.space, constraints)
     rng = np.random.default_rng(seed)
     encoding = Encoding(relax, model.encoder, rng, record.frame)
     scorer = Scorer(model, relax, encoding, record, cfg)
 
     frame = record.frame
-    fixed_now = dict(space.fixed)
-    match = runs_matching(frame, fixed_now)
+    fixed_now = dict(relax.space.fixed)
+    match = runs_satisfying(record, constraints)
     ok_mask = ((frame["status"] == "ok") & frame[record.target].notna()).to_numpy()
     incumbent = float(frame.loc[match & ok_mask, record.target].max()) if (match & ok_mask).any() else None
 
@@ -207,8 +222,18 @@ def _propose(
         raise ProposalError(
             f"the swarm found only {len(V_all)} distinct new candidates under these fixed values; ask for fewer or free a parameter"
         )
-    chosen, roles = select_batch(relax, scorer, V_all, C_all, S_all, n, cfg)
+    chosen, roles = select_batch(relax, scorer, V_all, C_all, S_all, n, cfg, local_scan=local_scan)
+    if len(chosen) < n:
+        raise ProposalError(
+            f"only {len(chosen)} proposals under these constraints are not near-duplicates of each other "
+            f"(one grid step apart); ask for fewer, loosen a constraint, or ask for a local scan"
+        )
     proposals = build_proposals(relax, scorer, record, V_all, C_all, S_all, chosen, roles, cfg)
+    for prop in proposals:  # the last word: nothing leaves this function that breaks a stated constraint
+        broken = constraints.violations(prop.params, record.space) + [m for _, m in record.space.row_problems(prop.params)]
+        if broken:
+            raise ProposalError("internal error: a proposal broke a constraint (" + "; ".join(broken) + "); nothing was proposed")
+    diversity, steps_apart = batch_spread(relax, V_all[chosen], C_all[chosen])
     return ProposalResult(
         proposals=proposals,
         fixed={k: v for k, v in fixed_now.items()},
@@ -219,4 +244,7 @@ def _propose(
         fast_encoding=encoding.fast,
         elapsed_s=time.perf_counter() - t0,
         settings=cfg,
+        batch_diversity=diversity,
+        min_steps_apart=steps_apart,
+        local_scan=local_scan,
     )
