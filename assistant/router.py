@@ -24,6 +24,10 @@ INTENT_PATTERNS: list[tuple[str, str]] = [
     ("search_literature", r"literature|papers?\b|publications?|references?|citations?|\bcite\b|what do(?:es)? (?:the )?(?:studies|papers|literature|reports) say|published|논문|문헌"),
     ("augment_dataset", r"augment|synthetic (?:data|rows|records?|runs)|\bctgan\b|\btvae\b|gaussian copula|증강"),
     ("record_results", r"\brecord (?:the |these |my )?(?:new )?results|\b(?:add|log|enter|upload|append) (?:the |these |my |our )?(?:new )?(?:results|measurements)|results? (?:are )?(?:in|attached)|결과.*(?:기록|추가|입력)"),
+    ("train_model", r"predicted\s+(?:vs\.?|versus|against|and)\s+measured|measured\s+(?:vs\.?|versus|against)\s+predicted|parity|"
+                    r"how\s+(?:good|accurate|reliable|well|trustworthy)\s+(?:is|are)\s+(?:the|your|our|this)\s+(?:capacity\s+)?(?:model|predictions?)|"
+                    r"(?:model|prediction)\s+(?:quality|accuracy|performance|error)|accuracy\s+of\s+(?:the\s+)?(?:model|predictions)|"
+                    r"모델\s*(?:정확도|성능)|예측\s*정확도"),
     ("draft_experiment_plan", r"\bplan\b|\bplans\b|protocol for|계획|플랜"),
     ("propose_conditions", r"propos|suggest|\b(?:give|find|get|show)\s+(?:me\s+|us\s+)?(?:\w+\s+){0,3}(?:conditions|recipes|experiments|runs|candidates)\b|recommend|\bnext\s+(?:\d+\s+)?(?:\w+\s+)?(?:conditions?|experiments?|runs?|batch|recipes?|shot)|what should (?:i|we) (?:try|run|make|synthesi[sz]e)|optimi[sz]e|best conditions|\bpso\b|particle swarm|제안|추천|최적"),
     ("predict_capacity", r"predict|what (?:capacity|would)|expected capacity|estimate (?:the )?capacity|how much capacity|capacity (?:of|for|at)|예측|용량은"),
@@ -133,10 +137,19 @@ def route(message: str, space: DesignSpace, memory: RouterMemory, attachments: l
         intent = memory.last_intent
     if intent is None and (ex.constraints or ex.removals or ex.clear):
         intent = "update_constraints"  # "keep calcination below 760 °C" before any request: remember it
+    # an attached CSV that is not a results file is the record to use ("use this", "my record", "check this")
+    csvs = [p for p in files if p.suffix.lower() == ".csv"]
+    record_csv = csvs[0] if csvs and intent not in {"record_results", "validate_cif"} else None
+    if record_csv is not None and intent is None:
+        intent = "use_record"
     result = Route(intent=intent, extraction=ex, notes=list(ex.notes))
     if intent is None:
         return result
-    if available is not None and intent not in available and intent != "update_constraints":
+    if record_csv is not None:
+        result.calls.append(ToolCall("use_record", {"file_name": record_csv.name}))
+        if intent == "use_record":
+            return result
+    if available is not None and intent not in available and intent not in {"update_constraints", "use_record"}:
         result.questions.append(f"the {intent.replace('_', ' ')} tool is not part of this build yet")
         return result
     problems = ex.problems + (ex.limit_problems if intent in CONDITION_INTENTS else [])

@@ -46,6 +46,7 @@ def train(
     """Compare DT, RF, GBM and NN like the reference study, then fit and save the GBM ensemble (reused when the data are unchanged)."""
     from tools.modelling import capacity_model as cm
     from tools.modelling import comparison
+    from tools.modelling.assessment import assess, plot_assessment
 
     record = load_record(data, space, target)
     iters = comparison.DEFAULT_N_ITER if n_iter is None else n_iter
@@ -59,6 +60,8 @@ def train(
     if not (cmp_reused and plot.exists()):
         comparison.plot_parity(report, plot)
     meta = model.metadata
+    assessment = assess(record, model, seed=seed)
+    oof_plot = plot_assessment(assessment, folder / "parity-out-of-fold.png")
     demo = bool(record.frame["experiment_id"].str.startswith("demo-").all())
     payload: dict[str, Any] = {
         "data": str(data),
@@ -68,6 +71,8 @@ def train(
         "chosen": report.chosen,
         "comparison": report.model_dump(mode="json"),
         "metadata": meta.model_dump(mode="json"),
+        "assessment": assessment.model_dump(mode="json", exclude={"measured", "predicted", "shots"}),
+        "out_of_fold_parity_plot": str(oof_plot),
         "note": _source_sentence(meta.source_counts, demo),
     }
     if as_json:
@@ -98,8 +103,9 @@ def train(
     out.print(f"model: {verb}: {meta.n_members} LightGBM members, {meta.n_trees} trees; {cv}")
     out.print(f"hyper-parameters: {meta.inference_note}")
     out.print(f"failure model: {meta.failure_model_note}")
+    out.print(f"predicted vs measured: {assessment.sentence()}")
     out.print(f"model folder: {folder}")
-    out.print(f"parity plot: {plot}")
+    out.print(f"parity plots: {plot} (the comparison's test split), {oof_plot} (every run, out of fold)")
 
 
 def _comparison(record: Any, path: Path, seed: int, n_iter: int, quiet: bool) -> tuple[Any, bool]:

@@ -90,7 +90,7 @@ def _render_outputs(reply_outputs: list[dict[str, Any]], calls: list[dict[str, A
                     mime = "text/markdown" if path.suffix == ".md" else "text/csv"
                     st.download_button(f"Download {path.name}", path.read_bytes(), file_name=path.name, mime=mime,
                                        key=f"{key}-dl-{path.name}-{i}")
-        elif call["name"] == "profile_dataset":
+        elif call["name"] in {"profile_dataset", "train_model"}:
             for f in output.files:
                 if f.endswith(".png") and Path(f).exists():
                     st.image(f)

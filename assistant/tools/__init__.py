@@ -20,12 +20,14 @@ from assistant.tools import (
     propose,
     record,
     train,
+    use_record,
 )
 from assistant.tools.base import ToolSpec
 
 TOOLS: tuple[ToolSpec, ...] = (
     propose.SPEC,
     constraints.SPEC,
+    use_record.SPEC,
     predict.SPEC,
     train.SPEC,
     record.SPEC,

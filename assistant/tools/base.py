@@ -101,6 +101,20 @@ class ToolContext:
             self._record_cache = (key, read_record(path, space=space, target=self.target))
         return self._record_cache[1]
 
+    def attached_file(self, name: str) -> Path:
+        """A file the user attached in this conversation, by name or path; MatassistError for anything else.
+
+        Tools the model can call read only attachments: a path the user never attached (.env,
+        /etc/shadow, another record) is refused without being opened.
+        """
+        for path in self.attachments:
+            if name in {path.name, str(path)}:
+                if not path.is_file():
+                    raise MatassistError(f"attachment {path.name}: not a regular file")
+                return path
+        listing = ", ".join(p.name for p in self.attachments) or "none"
+        raise MatassistError(f"'{Path(name).name}' is not a file attached in this conversation (attached: {listing})")
+
     def note(self, message: str) -> None:
         """Report progress of long work, when someone listens."""
         if self.progress is not None:

@@ -7,11 +7,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.tools.base import ToolContext, ToolOutput, model_for, record_note, tool_spec
-from tools.domain.design_space import format_value
 
 
 class TrainModelInput(BaseModel):
-    """Train (or reuse) the capacity model on the active record and report its accuracy."""
+    """Train (or reuse) the capacity model on the active record and report its accuracy: cross-validated predicted vs measured (parity plot), RMSE, MAE and R2."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -22,14 +21,18 @@ class TrainModelInput(BaseModel):
 
 
 def _run(ctx: ToolContext, args: TrainModelInput) -> ToolOutput:
+    from tools.modelling.assessment import assess, plot_assessment
+
     record = ctx.record()
     model = model_for(ctx, record)
     meta = model.metadata.model_dump(mode="json")
     lines = [f"Capacity model: ensemble of {meta.get('n_members', '?')} LightGBM regressors on {meta.get('n_train')} runs."]
-    metrics = meta.get("metrics") or {}
-    if metrics:
-        lines.append("Cross-validated accuracy: " + ", ".join(f"{k} = {format_value(v)}" for k, v in metrics.items() if v is not None) + ".")
-    data: dict[str, Any] = {"metadata": meta}
+    ctx.note("predicting every run with a model that never saw it (5-fold cross-validation)")
+    assessment = assess(record, model)
+    lines.append(assessment.sentence())
+    plot = plot_assessment(assessment, ctx.output_dir("plots") / f"parity-model-{ctx.active_record_path.stem}.png")
+    lines.append(f"Predicted vs measured: {plot}")
+    data: dict[str, Any] = {"metadata": meta, "assessment": assessment.model_dump(mode="json", exclude={"measured", "predicted", "shots"})}
     if args.compare_models:
         from tools.modelling.comparison import compare_models
 
@@ -45,7 +48,7 @@ def _run(ctx: ToolContext, args: TrainModelInput) -> ToolOutput:
     if counts:
         lines.append("Training rows by source: " + ", ".join(f"{k}: {v}" for k, v in counts.items()) + ".")
     lines += ["", record_note(ctx)]
-    return ToolOutput(summary="\n".join(lines), data=data, sources=[str(ctx.active_record_path)])
+    return ToolOutput(summary="\n".join(lines), data=data, sources=[str(ctx.active_record_path)], files=[str(plot)])
 
 
 SPEC = tool_spec("train_model", TrainModelInput, _run)

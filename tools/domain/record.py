@@ -110,14 +110,16 @@ def validate_frame(raw: pd.DataFrame, space: DesignSpace, source: str | None = N
             issues.append(RecordIssue(None, col, "missing column"))
     if target not in present:
         issues.append(RecordIssue(None, target, "missing target column"))
-    if issues:
-        raise RecordValidationError(issues, source)
     if raw.empty:
-        raise RecordValidationError([RecordIssue(None, None, "the record has no rows")], source)
+        raise RecordValidationError([*issues, RecordIssue(None, None, "the record has no rows")], source)
+    # header and cell problems are reported together: cells of the columns present are still checked
+    complete = not missing
 
     n = len(raw)
     out: dict[str, Any] = {}
     for p in space.parameters:
+        if p.name not in present:
+            continue
         cells = raw[p.name].tolist()
         if isinstance(p, CategoryParameter):
             out[p.name] = cells
@@ -140,7 +142,7 @@ def validate_frame(raw: pd.DataFrame, space: DesignSpace, source: str | None = N
 
     # target and bookkeeping columns
     targets: list[float] = []
-    for i, cell in enumerate(raw[target].tolist()):
+    for i, cell in enumerate(raw[target].tolist() if target in present else [""] * n):
         try:
             v = _parse_number(cell)
         except ValueError:
@@ -180,7 +182,7 @@ def validate_frame(raw: pd.DataFrame, space: DesignSpace, source: str | None = N
     # per-row checks that need whole rows
     bad_cells = {(iss.row, iss.column) for iss in issues}
     lo, hi = space.target.low, space.target.high
-    for i in range(n):
+    for i in range(n if complete else 0):
         row = {name: out[name][i] for name in space.names}
         if any((i, name) in bad_cells for name in space.names):
             continue

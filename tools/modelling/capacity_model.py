@@ -242,7 +242,7 @@ def space_hash(space: DesignSpace) -> str:
     return hashlib.sha256(space.to_yaml().encode()).hexdigest()
 
 
-def _lgb_regressor(params: Mapping[str, Any], seed: int) -> Any:
+def lgb_regressor(params: Mapping[str, Any], seed: int) -> Any:
     import lightgbm as lgb
 
     return lgb.LGBMRegressor(**params, random_state=seed, n_jobs=1, verbose=-1)
@@ -311,7 +311,7 @@ def fit_capacity_model(
         warnings.filterwarnings("ignore", category=UserWarning, module="lightgbm")
         for m in range(n_members):
             idx = rng.integers(0, len(y), len(y))
-            reg = _lgb_regressor(params, seed * 1000 + m)
+            reg = lgb_regressor(params, seed * 1000 + m)
             reg.fit(X[idx], y[idx])
             members.append(reg.booster_.model_to_string())
         cv = _cv_single_member(X, y, params, seed)
@@ -362,7 +362,7 @@ def _cv_single_member(X: np.ndarray, y: np.ndarray, params: Mapping[str, Any], s
         return {"cv_rmse": None, "cv_r2": None}
     pred = np.empty_like(y)
     for train, test in KFold(n_splits, shuffle=True, random_state=seed).split(X):
-        reg = _lgb_regressor(params, seed)
+        reg = lgb_regressor(params, seed)
         reg.fit(X[train], y[train])
         pred[test] = reg.predict(X[test])
     score = r2(y, pred)
