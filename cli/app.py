@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Annotated
 
 import typer
 
@@ -20,6 +21,27 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"matassist {version('materials-assistant')}")
+        except PackageNotFoundError:  # running from a source tree that was never installed
+            typer.echo("matassist (not installed: run bash scripts/setup.sh)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[bool, typer.Option("--version", "-V", callback=_print_version, is_eager=True,
+                                               help="print the version and exit")] = False,
+) -> None:
+    """Battery-cathode research assistant: experiment records, capacity model, proposals, CIF checks, literature."""
+
 
 COMMAND_MODULES = (demo, dataset, model, loop, assist, cif, mp, knowledge, augment, ui)
 for _module in COMMAND_MODULES:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 RecordOpt = Annotated[
     Path | None,
-    typer.Option("--data", help="experiment record CSV; default: the built-in simulated demo record"),
+    typer.Option("--data", "-d", help="experiment record CSV; default: the built-in simulated demo record"),
 ]
 
 
@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
     @guarded
     def ask(
         question: Annotated[str, typer.Argument(help="the question, e.g. \"propose next 94% Ni conditions\"")],
-        attach: Annotated[list[Path] | None, typer.Option("--attach", help="a file for the question (CSV, CIF, ...); repeatable")] = None,
+        attach: Annotated[list[Path] | None, typer.Option("--attach", "-a", help="a file for the question (CSV, CIF, ...); repeatable")] = None,
         data: RecordOpt = None,
         conversation: Annotated[str | None, typer.Option(
             "--conversation", help="continue the named conversation: its constraints, active record and last results "
@@ -119,9 +119,9 @@ def register(app: typer.Typer) -> None:
     @app.command("plan")
     @guarded
     def plan(
-        fix: Annotated[list[str] | None, typer.Option("--fix", help="NAME=VALUE held fixed (repeatable), e.g. --fix ni=0.93 --fix atmosphere=air")] = None,
-        where: Annotated[list[str] | None, typer.Option("--where", help="a limit, range or choice (repeatable), e.g. --where 'calcination_temp_c<760'")] = None,
-        n: Annotated[int, typer.Option("--n", help="runs to propose")] = 8,
+        fix: Annotated[list[str] | None, typer.Option("--fix", "-f", help="NAME=VALUE held fixed (repeatable), e.g. --fix ni=0.93 --fix atmosphere=air")] = None,
+        where: Annotated[list[str] | None, typer.Option("--where", "-w", help="a limit, range or choice (repeatable), e.g. --where 'calcination_temp_c<760'")] = None,
+        n: Annotated[int, typer.Option("--n", "-n", help="runs to propose")] = 8,
         replicates: Annotated[int, typer.Option(help="extra repeats of the top run")] = 1,
         no_control: Annotated[bool, typer.Option("--no-control", help="do not add a control run")] = False,
         title: Annotated[str, typer.Option(help="plan title")] = "Next experiments",

@@ -72,8 +72,8 @@ def _check_out(out_path: Path, data: Path) -> None:
 
 
 def augment(
-    data: Annotated[Path, typer.Option("--data", help="experiment record CSV (any design space)")],
-    out_path: Annotated[Path, typer.Option("--out", help="CSV file for the synthetic rows; the JSON report goes next to it")],
+    data: Annotated[Path, typer.Option("--data", "-d", help="experiment record CSV (any design space)")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="CSV file for the synthetic rows; the JSON report goes next to it")],
     method: Annotated[str, typer.Option("--method", help="ctgan, tvae or gaussian_copula")],
     rows: Annotated[int, typer.Option("--rows", help="number of valid synthetic rows wanted")] = 200,
     epochs: Annotated[int | None, typer.Option("--epochs", help="training epochs of CTGAN/TVAE (default: ctgan 300, tvae 500)")] = None,

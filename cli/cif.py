@@ -170,7 +170,8 @@ def _generate_app() -> typer.Typer:
         formula: Annotated[str, typer.Argument(help="chemical formula, e.g. LiNi0.8Co0.1Mn0.1O2")],
         rounds: Annotated[int, typer.Option("--rounds", min=1, max=20, help="generate/repair rounds at most")] = 3,
         rules: Annotated[str, typer.Option("--rules", help="structure family: auto, none, a built-in name (see cif-rules) or a YAML file")] = "auto",
-        out_dir: Annotated[Path | None, typer.Option("--out", help="folder for every round's CIF and report; default <data dir>/cif_generate/<formula>-<time>")] = None,
+        out_dir: Annotated[Path | None, typer.Option("--out-dir", help="folder for every round's CIF and report; default <data dir>/cif_generate/<formula>-<time>")] = None,
+        out_legacy: Annotated[Path | None, typer.Option("--out", hidden=True, help="old spelling of --out-dir")] = None,
         offline_prototype: Annotated[bool, typer.Option("--offline-prototype", help="no language model: substitute the formula's elements into the family's prototype")] = False,
         fast: Annotated[bool, typer.Option("--fast", help="skip the physical check with the CHGNet universal potential")] = False,
         relax_steps: RelaxOpt = DEFAULT_RELAX_STEPS,
@@ -195,7 +196,7 @@ def _generate_app() -> typer.Typer:
         cfg = settings()
         parse_formula(formula)
         resolve_family(rules)
-        folder = out_dir if out_dir is not None else default_out_dir(cfg.data_dir, formula)
+        folder = out_dir or out_legacy or default_out_dir(cfg.data_dir, formula)
         if folder.exists() and (not folder.is_dir() or any(folder.glob("round-*"))):
             raise DataFileError(f"{folder} already holds a generation (round-* files) or is not a folder; choose another --out")
         if offline_prototype:

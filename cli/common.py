@@ -28,7 +28,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON instead of tables")]
+JsonOpt = Annotated[bool, typer.Option("--json", "-j", help="print machine-readable JSON instead of tables")]
 SpaceOpt = Annotated[
     str | None,
     typer.Option("--space", help="design space: built-in name (ncm) or YAML path; default from settings"),

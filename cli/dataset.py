@@ -59,7 +59,7 @@ def write_demo(out_path: Path, seed: int) -> dict[str, object]:
 @dataset_app.command("demo")
 @guarded
 def dataset_demo(
-    out_path: Annotated[Path, typer.Option("--out", help="CSV file to write")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="CSV file to write")],
     seed: Annotated[int, typer.Option(help="random seed of the virtual lab")] = 7,
     as_json: JsonOpt = False,
 ) -> None:
@@ -185,7 +185,7 @@ def dataset_import(
 @guarded
 def dataset_export(
     name: Annotated[str, typer.Argument(help="record name in the store")],
-    out_path: Annotated[Path, typer.Option("--out", help="CSV file to write")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="CSV file to write")],
     space: SpaceOpt = None,
 ) -> None:
     """Write a stored record back to CSV (atomically)."""
@@ -254,7 +254,7 @@ def space_show(
 def space_infer(
     file: Annotated[Path, typer.Argument(help="any CSV of runs")],
     target: Annotated[str, typer.Option("--target", help="the measured column to predict")],
-    out_path: Annotated[Path | None, typer.Option("--out", help="write the inferred space as YAML")] = None,
+    out_path: Annotated[Path | None, typer.Option("--out", "-o", help="write the inferred space as YAML")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Infer a design space from a CSV: numbers get observed bounds and step, text gets categories."""

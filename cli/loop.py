@@ -29,12 +29,12 @@ if TYPE_CHECKING:
 
 FixOpt = Annotated[
     list[str] | None,
-    typer.Option("--fix", help="hold a parameter at a value, NAME=VALUE (repeatable), e.g. --fix ni=0.94 --fix atmosphere=air"),
+    typer.Option("--fix", "-f", help="hold a parameter at a value, NAME=VALUE (repeatable), e.g. --fix ni=0.94 --fix atmosphere=air"),
 ]
-DataOpt = Annotated[Path, typer.Option("--data", help="experiment record CSV")]
+DataOpt = Annotated[Path, typer.Option("--data", "-d", help="experiment record CSV")]
 WhereOpt = Annotated[
     list[str] | None,
-    typer.Option("--where", help="a limit, range or choice (repeatable), e.g. --where 'calcination_temp_c<760' "
+    typer.Option("--where", "-w", help="a limit, range or choice (repeatable), e.g. --where 'calcination_temp_c<760' "
                  "--where '740<=calcination_temp_c<=760' --where 'coating!=W' --where 'coating in {B,Al}'"),
 ]
 
@@ -43,13 +43,13 @@ def propose_cmd(
     data: DataOpt,
     fix: FixOpt = None,
     where: WhereOpt = None,
-    n: Annotated[int, typer.Option("--n", min=1, max=200, help="number of proposals")] = 10,
+    n: Annotated[int, typer.Option("--n", "-n", min=1, max=200, help="number of proposals")] = 10,
     seed: Annotated[int, typer.Option(help="random seed of the model and the swarm")] = 0,
     iterations: Annotated[int, typer.Option(min=1, help="swarm iterations")] = 1000,
     particles: Annotated[int, typer.Option(min=2, help="swarm particles")] = 100,
     space: SpaceOpt = None,
     target: TargetOpt = None,
-    out_csv: Annotated[Path | None, typer.Option("--out", help="also write the proposals as a CSV ready to run (source=ml-proposal, predicted_mah_g, shot)")] = None,
+    out_csv: Annotated[Path | None, typer.Option("--out", "-o", help="also write the proposals as a CSV ready to run (source=ml-proposal, predicted_mah_g, shot)")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="convergence PNG; default <data dir>/plots/convergence-<file>.png")] = None,
     local_scan: Annotated[bool, typer.Option("--local-scan", help="allow proposals one grid step apart (a local scan)")] = False,
     as_json: JsonOpt = False,
@@ -63,7 +63,8 @@ def propose_cmd(
 
     record = load_record(data, space, target)  # a bad record stops here, before anything is fitted
     ctx = ToolContext(settings=settings(), record_path=data, space_name=space, target=target,
-                      proposer_overrides={"iterations": iterations, "particles": particles})
+                      proposer_overrides={"iterations": iterations, "particles": particles},
+                      progress=None if as_json else (lambda message: err.print(f"[dim]... {message}[/]")))
     arguments = {**constraint_arguments(fix, where), "n": n, "seed": seed, "local_scan": local_scan}
     call_tool(ctx, build_registry()["propose_conditions"], arguments)
     result, used = ctx.last_proposals, ctx.last_model
@@ -206,7 +207,7 @@ def _parse_seeds(text: str) -> list[int]:
 
 def campaign_cmd(
     shots: Annotated[int, typer.Option("--shots", min=1, max=10, help="rounds of proposals")] = 2,
-    n: Annotated[int, typer.Option("--n", min=1, max=100, help="runs per shot")] = 10,
+    n: Annotated[int, typer.Option("--n", "-n", min=1, max=100, help="runs per shot")] = 10,
     fix: FixOpt = None,
     seeds: Annotated[str, typer.Option("--seeds", help="virtual-lab seeds, comma separated")] = "0,1,2,3,4",
     strategy: Annotated[str, typer.Option("--strategy", help="comma separated: ours, random, expert, baybe")] = "ours,random,expert",

@@ -35,12 +35,13 @@ def _source_sentence(counts: dict[str, int], demo: bool) -> str:
 
 
 def train(
-    data: Annotated[Path, typer.Option("--data", help="experiment record CSV")],
+    data: Annotated[Path, typer.Option("--data", "-d", help="experiment record CSV")],
     space: SpaceOpt = None,
     target: TargetOpt = None,
     seed: Annotated[int, typer.Option(help="seed of the split, the searches and the ensemble")] = 0,
     n_iter: Annotated[int | None, typer.Option("--n-iter", help="random-search candidates per model (default 6)")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="model folder; default <data dir>/models/<data-hash-prefix>")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out-dir", help="model folder; default <data dir>/models/<data-hash-prefix>")] = None,
+    out_legacy: Annotated[Path | None, typer.Option("--out", hidden=True, help="old spelling of --out-dir")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Compare DT, RF, GBM and NN like the reference study, then fit and save the GBM ensemble (reused when the data are unchanged)."""
@@ -52,7 +53,7 @@ def train(
     iters = comparison.DEFAULT_N_ITER if n_iter is None else n_iter
     if iters < 1:
         raise ModelError("--n-iter must be at least 1")
-    folder = out_dir or model_folder(settings(), record)
+    folder = out_dir or out_legacy or model_folder(settings(), record)
     folder.mkdir(parents=True, exist_ok=True)
     report, cmp_reused = _comparison(record, folder / comparison.COMPARISON_FILE, seed, iters, quiet=as_json)
     model, model_reused = cm.load_or_fit(record, folder, seed=seed, hyperparameters=report.chosen_params)

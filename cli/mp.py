@@ -216,7 +216,7 @@ def electrodes(
 @model_options(StructureQuery, STRUCTURE_OPTIONS, build=partial(build_query, StructureQuery))
 def structure(
     *,
-    out_path: Annotated[Path | None, typer.Option("--out", help="write the CIF to this file instead of printing it")] = None,
+    out_path: Annotated[Path | None, typer.Option("--out", "-o", help="write the CIF to this file instead of printing it")] = None,
     query: StructureQuery,
     refresh: RefreshOpt = False,
     offline: OfflineOpt = False,

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import typer
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def streamlit_command(extra: list[str]) -> list[str]:
     """The command line that serves the app headless, with usage statistics off and no developer
     toolbar (no "Deploy" button for lab users); ui/launch.py warms imports first."""
     return [
-        sys.executable, "-m", "ui.launch",
+        # -P: the user's folder is not put on the import path (a tools/ folder there must not shadow ours)
+        sys.executable, "-P", "-m", "ui.launch",
         "--browser.gatherUsageStats", "false",
         "--server.headless", "true",
         "--client.toolbarMode", "minimal",
@@ -32,6 +30,6 @@ def register(app: typer.Typer) -> None:
         env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", ANONYMIZED_TELEMETRY="False")
         command = streamlit_command(list(ctx.args))
         # Replace this process rather than start a child: whoever stops `matassist ui` stops
-        # the server too (a child would be orphaned by SIGTERM).
-        os.chdir(ROOT)
+        # the server too (a child would be orphaned by SIGTERM). The working directory stays
+        # where the user started, so a .env there is read as by every other command.
         os.execve(command[0], command, env)

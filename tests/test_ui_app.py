@@ -59,3 +59,26 @@ def test_two_sessions_do_not_share_state(shared_data_dir, monkeypatch):
     assert len(first.session_state.messages) == 2
     assert len(second.session_state.messages) == 0
     assert first.session_state.session_dir != second.session_state.session_dir
+
+
+def test_ui_command_keeps_the_users_folder_for_dotenv(tmp_path, monkeypatch):
+    """`matassist ui` must not change directory: a .env where the user started is read like everywhere else."""
+    from typer.testing import CliRunner
+
+    from cli.app import app
+
+    seen = {}
+
+    def fake_execve(path, argv, env):
+        import os
+
+        seen.update(cwd=os.getcwd(), argv=list(argv), env=dict(env))
+        raise SystemExit(0)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("os.execve", fake_execve)
+    result = CliRunner().invoke(app, ["ui", "--server.port", "8599"])
+    assert result.exit_code == 0, result.output
+    assert seen["cwd"] == str(tmp_path)
+    assert seen["argv"][1:4] == ["-P", "-m", "ui.launch"] and "8599" in seen["argv"]
+    assert seen["env"]["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] == "false"
