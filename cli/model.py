@@ -122,9 +122,20 @@ def _comparison(record: Any, path: Path, seed: int, n_iter: int, quiet: bool) ->
             report = None  # unreadable or from another version: run it again
         if report is not None and (report.data_hash, report.seed, report.n_iter) == (record.data_hash(), seed, n_iter):
             return report, True
-    if not quiet:
-        err.print(f"comparing 5 models (random search, {n_iter} candidates each, 5-fold CV); this takes a while...")
-    report = compare_models(record, seed=seed, n_iter=n_iter, n_jobs=-1)
+    if quiet:
+        report = compare_models(record, seed=seed, n_iter=n_iter, n_jobs=-1)
+    else:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        err.print(f"comparing 5 models (random search, {n_iter} candidates each, 5-fold CV)")
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} fits"),
+                      TimeElapsedColumn(), console=err, transient=True) as bar:
+            task = bar.add_task("starting", total=None)
+
+            def show(message: str, done: int, total: int) -> None:
+                bar.update(task, description=message, completed=done, total=total)
+
+            report = compare_models(record, seed=seed, n_iter=n_iter, n_jobs=-1, progress=show)
     atomic_write_text(path, json.dumps({"report": report.model_dump(mode="json"), "parity": report.parity}) + "\n")
     return report, False
 

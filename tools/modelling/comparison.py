@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -163,19 +165,22 @@ def compare_models(
     n_iter: int = DEFAULT_N_ITER,
     models: tuple[str, ...] | None = None,
     n_jobs: int = 1,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> ComparisonReport:
-    """Repeat the study's comparison: each model tuned by RandomizedSearchCV (5-fold CV), scored on an 80/20 split.
+    """Repeat the study's comparison: each model tuned by random search (5-fold CV), scored on an 80/20 split.
 
     Regression rows are the runs with status ok and a measured target; failed runs are not
     targets. `models` limits the comparison to some keys (dt, rf, gbm_lightgbm, gbm_sklearn,
     nn). The production family is always LightGBM GBM (the study's choice, and the one whose
     trees compile to the fast evaluator); `best_by_cv` says which model scored best here.
-    `n_jobs` is passed to RandomizedSearchCV (-1: every core; results do not depend on it).
+    The search is scikit-learn's RandomizedSearchCV done step by step (the same candidates, folds,
+    scores and refit), so `progress(message, done, total)` hears of every model, candidate and
+    fold as it finishes. `n_jobs` runs fits in parallel (-1: every core; results do not depend on it).
     Convergence warnings of the MLP candidates are silenced during the search (they are part
     of searching over max_iter); `notes` says when the chosen MLP stopped at max_iter.
     """
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.model_selection import KFold, RandomizedSearchCV, train_test_split
+    from sklearn.model_selection import train_test_split
     from threadpoolctl import threadpool_limits
 
     check_trainable(record)
@@ -200,28 +205,21 @@ def compare_models(
         if key not in wanted:
             continue
         t0, c0 = time.perf_counter(), time.process_time()
-        search = RandomizedSearchCV(
-            estimator, dists, n_iter=n_iter, cv=KFold(CV_FOLDS, shuffle=True, random_state=seed),
-            scoring="neg_root_mean_squared_error", random_state=seed, n_jobs=n_jobs, refit=True,
-            error_score="raise",
-        )
-        # scikit-learn hands these filters to its worker processes too. One BLAS thread: the
-        # MLP's small matrices gain nothing from more, and spinning threads stall a shared CPU.
         with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
             warnings.simplefilter("ignore", ConvergenceWarning)
             warnings.filterwarnings("ignore", category=UserWarning, module="lightgbm")
-            search.fit(X_tr, y_tr)
-        best = search.best_estimator_
+            search = _random_search(estimator, dists, X_tr, y_tr, n_iter, seed, n_jobs, label, progress)
+        best = search.best_estimator
         mlp = getattr(getattr(best, "regressor_", None), "named_steps", {}).get("mlp")
         if mlp is not None and mlp.n_iter_ >= mlp.max_iter:
             notes.append(f"{key}: the chosen network stopped at max_iter={mlp.max_iter} epochs before converging")
         p_tr, p_te = best.predict(X_tr), best.predict(X_te)
-        params = {k.rsplit("__", 1)[-1]: _plain(v) for k, v in search.best_params_.items()}
+        params = {k.rsplit("__", 1)[-1]: _plain(v) for k, v in search.best_params.items()}
         rows.append(ModelScore(
             key=key, label=label, study_row=study_row,
             rmse_train=rmse(y_tr, p_tr), rmse_test=rmse(y_te, p_te),
             r2_train=r2(y_tr, p_tr), r2_test=r2(y_te, p_te),
-            cv_rmse=float(-search.best_score_), best_params=params, search_space=described,
+            cv_rmse=float(-search.best_score), best_params=params, search_space=described,
             fit_seconds=time.perf_counter() - t0, fit_cpu_seconds=time.process_time() - c0,
         ))
         parity[key] = {"y_train": y_tr.tolist(), "pred_train": p_tr.tolist(), "y_test": y_te.tolist(), "pred_test": p_te.tolist()}
@@ -243,6 +241,43 @@ def compare_models(
         data_hash=record.data_hash(), rows=rows, best_by_cv=best_by_cv, chosen=chosen, chosen_reason=reason,
         elapsed_s=time.perf_counter() - started, notes=notes, parity=parity,
     )
+
+
+@dataclass
+class _SearchResult:
+    best_params: dict[str, Any]
+    best_score: float
+    best_estimator: Any
+
+
+def _random_search(estimator: Any, dists: dict[str, Any], X: np.ndarray, y: np.ndarray, n_iter: int, seed: int, n_jobs: int,
+                   label: str, progress: Callable[[str, int, int], None] | None) -> _SearchResult:
+    """RandomizedSearchCV(scoring=neg RMSE, refit=True) step by step: same candidates, folds and choice, with progress."""
+    from sklearn.base import clone
+    from sklearn.metrics import root_mean_squared_error
+    from sklearn.model_selection import KFold, ParameterSampler
+    from sklearn.utils.parallel import Parallel, delayed
+
+    candidates = list(ParameterSampler(dists, n_iter=n_iter, random_state=seed))
+    folds = list(KFold(CV_FOLDS, shuffle=True, random_state=seed).split(X))
+
+    def score(ci: int, fi: int) -> tuple[int, int, float]:
+        train, test = folds[fi]
+        model = clone(estimator).set_params(**candidates[ci])
+        model.fit(X[train], y[train])
+        return ci, fi, -float(root_mean_squared_error(y[test], model.predict(X[test])))
+
+    scores = np.zeros((len(candidates), len(folds)))
+    total = len(candidates) * len(folds)
+    tasks = (delayed(score)(ci, fi) for ci in range(len(candidates)) for fi in range(len(folds)))
+    for done, (ci, fi, value) in enumerate(Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks), start=1):
+        scores[ci, fi] = value
+        if progress is not None:
+            progress(f"{label}: candidate {ci + 1}/{len(candidates)}, fold {fi + 1}/{len(folds)}", done, total)
+    means = scores.mean(axis=1)
+    best = int(np.flatnonzero(means == means.max())[0])  # the first of equal candidates, as sklearn ranks them
+    fitted = clone(estimator).set_params(**candidates[best]).fit(X, y)
+    return _SearchResult(best_params=candidates[best], best_score=float(means[best]), best_estimator=fitted)
 
 
 def _plain(value: Any) -> Any:
