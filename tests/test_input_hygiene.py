@@ -193,6 +193,13 @@ def test_knowledge_ingest_reports_a_pipe_as_failed_without_hanging(tmp_path):
             _within(10, lambda read=read: read(pipe), release=pipe)
 
 
+def test_a_semicolon_separated_file_gets_a_hint(demo_csv, tmp_path):
+    path = tmp_path / "semi.csv"
+    path.write_text(demo_csv.read_text().replace(",", ";"))
+    with pytest.raises(RecordValidationError, match="separates columns with ';': save it as comma-separated CSV"):
+        read_record(path)
+
+
 # -- numbers -----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("value", "fragment"),

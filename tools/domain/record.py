@@ -120,8 +120,10 @@ def validate_frame(raw: pd.DataFrame, space: DesignSpace, source: str | None = N
     if present and not expected & set(present):
         # not a record at all (another CSV, a config file): say so without quoting its first line
         example = ", ".join([*required[:3], "...", target])
-        raise RecordValidationError([RecordIssue(None, None, f"the header names none of the record's columns ({example}): "
-                                                 "is this an experiment record CSV?")], source)
+        semicolons = len(present) == 1 and ";" in present[0] and expected & set(present[0].split(";"))
+        hint = "it separates columns with ';': save it as comma-separated CSV" if semicolons else "is this an experiment record CSV?"
+        raise RecordValidationError([RecordIssue(None, None, f"the header names none of the record's columns ({example}): {hint}")],
+                                    source)
     for col in present:
         if col not in expected:
             # a typo most likely stands for one of the columns that are missing
