@@ -109,7 +109,11 @@ class LLMAgent:
 
     def __init__(self, chat_model: Any, ctx: ToolContext, registry: dict[str, ToolSpec], thread_id: str = "main"):
         from langchain.agents import create_agent
-        from langchain.agents.middleware import ModelCallLimitMiddleware, ToolErrorMiddleware
+        from langchain.agents.middleware import (
+            ModelCallLimitMiddleware,
+            ModelRetryMiddleware,
+            ToolErrorMiddleware,
+        )
         from langgraph.checkpoint.memory import InMemorySaver
 
         self.ctx = ctx
@@ -127,6 +131,9 @@ class LLMAgent:
         middleware: list[Any] = [
             ToolErrorMiddleware(on_error=on_error),
             ModelCallLimitMiddleware(run_limit=MAX_MODEL_CALLS, exit_behavior="end"),
+            # the client does not retry (a retried timeout doubles the silence); a rate limit or a
+            # server error is worth two more tries, anything else goes straight to the user
+            ModelRetryMiddleware(max_retries=2, retry_on=_worth_retrying, on_failure="error", initial_delay=1.0, max_delay=8.0),
         ]
         self.graph: Any = create_agent(
             chat_model,
@@ -176,6 +183,13 @@ class LLMAgent:
             outputs=[o for _, _, o in turn],
             unverified=flagged,
         )
+
+
+def _worth_retrying(exc: Exception) -> bool:
+    """A rate limit (429) or a server error (5xx): the same request may succeed in a moment."""
+    import openai
+
+    return isinstance(exc, openai.RateLimitError | openai.InternalServerError)
 
 
 def _text_of(content: Any) -> str:

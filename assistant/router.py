@@ -116,6 +116,11 @@ def detect_intent(message: str, attachments: list[Path], extraction: Extraction)
     return None
 
 
+def asks_to_record(message: str, attachments: list[Path], extraction: Extraction) -> bool:
+    """True when the message asks to append results to the record: the only turns in which a tool may write to it."""
+    return detect_intent(message, attachments, extraction) == "record_results"
+
+
 CONDITION_INTENTS = {"propose_conditions", "draft_experiment_plan", "predict_capacity", "update_constraints"}
 
 
@@ -185,7 +190,7 @@ def route(message: str, space: DesignSpace, memory: RouterMemory, attachments: l
         if ex.cif_text:
             result.calls.append(ToolCall("validate_cif", {"cif_text": ex.cif_text}))
         elif cifs:
-            result.calls.append(ToolCall("validate_cif", {"cif_text": cifs[0].read_text(encoding="utf-8", errors="replace"), "file_name": cifs[0].name}))
+            result.calls.append(ToolCall("validate_cif", {"file_name": cifs[0].name}))  # the tool reads the attachment
         else:
             result.questions.append("paste the CIF text into the message or attach the .cif file")
     elif intent == "query_materials_project":

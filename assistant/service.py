@@ -21,8 +21,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.conversation import ConversationState, export_state, restore_state
-from assistant.llm import BackendError, backend_label, make_chat_model, resolve_backend
-from assistant.router import CAPABILITIES, RouterMemory, is_greeting, route
+from assistant.llm import BackendError, backend_label, llm_failure, make_chat_model, resolve_backend
+from assistant.router import CAPABILITIES, RouterMemory, asks_to_record, is_greeting, route
 from assistant.settings import Settings
 from assistant.tools import build_registry
 from assistant.tools.base import ToolContext, ToolOutput, run_tool
@@ -31,7 +31,7 @@ from tools.domain.constraints import ConstraintSet
 from tools.domain.errors import MatassistError
 
 __all__ = ["Assistant", "AssistantReply", "MatassistError", "ParameterControl", "RecordInfo", "ToolOutput",
-           "proposals_frame", "save_upload"]
+           "proposals_csv", "proposals_frame", "save_upload"]
 
 
 class ToolCallRecord(BaseModel):
@@ -40,7 +40,7 @@ class ToolCallRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(description="tool name")
-    args: dict[str, Any] = Field(description="arguments it was called with")
+    args: dict[str, Any] = Field(description="arguments it was called with, files and long texts by reference (name and size, length), never their content")
     ok: bool = Field(default=True, description="False when the tool returned an error")
 
 
@@ -106,6 +106,13 @@ def proposals_frame(data: dict[str, Any]) -> Any:
     return proposals.frame(data)
 
 
+def proposals_csv(data: dict[str, Any]) -> str:
+    """The proposals of a propose_conditions result as CSV text, text cells escaped for spreadsheets."""
+    from tools.domain.fileio import escape_text_cells
+
+    return str(escape_text_cells(proposals_frame(data)).to_csv(index=False))
+
+
 def warm_up() -> None:
     """Import what the first answer of a front-end needs (pandas, matplotlib, the tools), ahead of time."""
     import matplotlib
@@ -121,6 +128,38 @@ def warm_up() -> None:
 
 def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
+
+
+def begin_turn(ctx: ToolContext, message: str, attachments: list[Path] | None) -> list[Path]:
+    """Start a turn: its attachments (regular files under the size limit), and whether it may write to the record.
+
+    The record is written only when this very message asks to record results (the offline
+    router's record intent), never on the model's own initiative.
+    """
+    from assistant.extract import Extraction, extract
+    from tools.domain.fileio import check_regular_file
+
+    files = [Path(a) for a in attachments or []]
+    for f in files:
+        try:
+            check_regular_file(f)
+        except MatassistError as err:
+            raise MatassistError(f"attachment {err}") from err
+    ctx.attachments = files
+    try:
+        extraction = extract(message, ctx.space())
+    except MatassistError:  # an unreadable record is reported by the tools that need it
+        extraction = Extraction()
+    ctx.write_allowed = asks_to_record(message, files, extraction)
+    return files
+
+
+def message_with_attachments(message: str, files: list[Path]) -> str:
+    """The user's message for the LLM, with the attachments listed by name and size (never their paths or content)."""
+    if not files:
+        return message
+    listing = "\n".join(f"- {f.name} ({f.stat().st_size:,} bytes)" for f in files)
+    return f"{message}\n\nAttached files (pass their names to tools):\n{listing}"
 
 
 class Assistant:
@@ -266,28 +305,31 @@ class Assistant:
     # -- answering ---------------------------------------------------------------------------
     def ask(self, message: str, attachments: list[Path] | None = None) -> AssistantReply:
         """Answer one message; user-caused problems come back as an answer, never an exception."""
-        files = [Path(a) for a in attachments or []]
-        for f in files:
-            if not f.exists():
-                raise MatassistError(f"attachment {f}: no such file")
-        self.ctx.attachments = files
-        if self.backend == "offline":
-            return self._ask_offline(message, files)
-        return self._ask_llm(message, files)
+        files = begin_turn(self.ctx, message, attachments)
+        try:
+            if self.backend == "offline":
+                return self._ask_offline(message, files)
+            return self._ask_llm(message, files)
+        finally:
+            self.ctx.write_allowed = False
 
     def stream(self, message: str, attachments: list[Path] | None = None) -> Iterator[str | AssistantReply]:
         """Yield answer text as it is produced (LLM backends), then the final AssistantReply."""
         if self.backend == "offline":
             yield self.ask(message, attachments)
             return
-        agent = self._llm_agent()
-        text = self._with_attachments(message, [Path(a) for a in attachments or []])
+        files = begin_turn(self.ctx, message, attachments)
         try:
-            yield from agent.stream(text)
-        except Exception as err:  # network and server errors of the LLM client
-            raise _llm_error(err, self.settings) from err
-        turn = agent.last_turn
-        yield self._reply_from_turn(turn)
+            agent = self._llm_agent()
+            try:
+                yield from agent.stream(message_with_attachments(message, files))
+            except BackendError:
+                raise
+            except Exception as err:  # network and server errors of the LLM client
+                raise llm_failure(err, self.settings) from err
+            yield self._reply_from_turn(agent.last_turn)
+        finally:
+            self.ctx.write_allowed = False
 
     def _ask_offline(self, message: str, files: list[Path]) -> AssistantReply:
         space = self.ctx.space()
@@ -312,7 +354,7 @@ class Assistant:
         for call in decision.calls:
             output = run_tool(self.ctx, self.registry[call.name], call.args)
             outputs.append(output)
-            calls.append(ToolCallRecord(name=call.name, args=call.args, ok=output.ok))
+            calls.append(ToolCallRecord(name=call.name, args=arguments_by_reference(call.args, self._known_files()), ok=output.ok))
             if not output.ok:
                 break
         preface = "".join(f"_{n}._\n\n" for n in decision.notes)
@@ -340,28 +382,25 @@ class Assistant:
             self._agent = LLMAgent(model, self.ctx, self.registry, thread_id=self.thread_id)
         return self._agent
 
-    @staticmethod
-    def _with_attachments(message: str, files: list[Path]) -> str:
-        if not files:
-            return message
-        listing = "\n".join(f"- {f}" for f in files)
-        return f"{message}\n\nAttached files (pass their paths to tools):\n{listing}"
+    def _known_files(self) -> list[Path]:
+        return [*self.ctx.attachments, *self.ctx.written_files]
 
     def _ask_llm(self, message: str, files: list[Path]) -> AssistantReply:
         agent = self._llm_agent()
         try:
-            turn = agent.ask(self._with_attachments(message, files))
+            turn = agent.ask(message_with_attachments(message, files))
         except BackendError:
             raise
         except Exception as err:  # the LLM client's network and server errors
-            raise _llm_error(err, self.settings) from err
+            raise llm_failure(err, self.settings) from err
         return self._reply_from_turn(turn)
 
     def _reply_from_turn(self, turn: Any) -> AssistantReply:
         return AssistantReply(
             answer=turn.answer,
             backend=self.backend,
-            tool_calls=[ToolCallRecord(name=c["name"], args=c["args"], ok=o.ok) for c, o in zip(turn.tool_calls, turn.outputs, strict=True)],
+            tool_calls=[ToolCallRecord(name=c["name"], args=arguments_by_reference(c["args"], self._known_files()), ok=o.ok)
+                        for c, o in zip(turn.tool_calls, turn.outputs, strict=True)],
             sources=_unique([s for o in turn.outputs for s in o.sources]),
             files=_unique([f for o in turn.outputs for f in o.files]),
             outputs=turn.outputs,
@@ -370,19 +409,33 @@ class Assistant:
         )
 
 
-def _llm_error(err: Exception, settings: Settings) -> BackendError:
-    """A plain message for an LLM client failure (unreachable server, bad key, rate limit)."""
-    import openai
+_LONG_TEXT = 300
 
-    where = settings.llm_base_url or "the OpenAI API"
-    if isinstance(err, openai.AuthenticationError):
-        return BackendError(f"the LLM server at {where} refused the API key (check OPENAI_API_KEY)")
-    if isinstance(err, openai.APITimeoutError):
-        return BackendError(f"the LLM server at {where} did not answer within {settings.llm_timeout_s:g} s (MATASSIST_LLM_TIMEOUT_S)")
-    if isinstance(err, openai.APIConnectionError):
-        return BackendError(f"cannot reach the LLM server at {where}; check MATASSIST_LLM_BASE_URL or use MATASSIST_BACKEND=offline")
-    if isinstance(err, openai.APIStatusError):
-        return BackendError(f"the LLM server at {where} answered HTTP {err.status_code}: {err.message}")
-    if isinstance(err, MatassistError):
-        return BackendError(str(err))
-    return BackendError(f"the LLM backend failed: {type(err).__name__}: {err}")
+
+def _file_reference(path: Path) -> str:
+    try:
+        size = f"{path.stat().st_size:,} bytes"
+    except OSError:
+        size = "unreadable"
+    return f"<file {path.name}, {size}>"
+
+
+def arguments_by_reference(args: dict[str, Any], files: list[Path]) -> dict[str, Any]:
+    """Tool-call arguments as shown to people: files by name and size, CIF and other long texts by length, never their content."""
+    known = {key: path for path in files for key in (path.name, str(path))}
+
+    def show(value: Any, key: str) -> Any:
+        if isinstance(value, dict):
+            return {k: show(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [show(v, key) for v in value]
+        if isinstance(value, str):
+            if key == "cif_text":
+                return f"<CIF, {len(value):,} characters>"
+            if value in known:
+                return _file_reference(known[value])
+            if len(value) > _LONG_TEXT:
+                return f"<text, {len(value):,} characters>"
+        return value
+
+    return {k: show(v, k) for k, v in args.items()}

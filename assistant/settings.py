@@ -2,7 +2,10 @@
 
 Keys are looked up in this order: explicit argument, then environment variable, then `.env`.
 The OpenAI and Materials Project keys are also read under their usual names
-(OPENAI_API_KEY, MP_API_KEY).
+(OPENAI_API_KEY, MP_API_KEY). Each key goes only to the host it belongs to: the OpenAI key to
+api.openai.com, a custom LLM server's key (MATASSIST_LLM_API_KEY) to that server. The base URL
+is also read from OPENAI_BASE_URL and OPENAI_API_BASE, which the OpenAI client libraries would
+otherwise follow on their own, silently sending the OpenAI key there.
 """
 
 from __future__ import annotations
@@ -42,9 +45,20 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("MATASSIST_OPENAI_API_KEY", "OPENAI_API_KEY"),
         description="key for the openai backend",
     )
-    llm_base_url: str | None = Field(default=None, description="base URL of an OpenAI-compatible server")
+    llm_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MATASSIST_LLM_BASE_URL", "OPENAI_BASE_URL", "OPENAI_API_BASE"),
+        description="base URL of an OpenAI-compatible server (https, or http on this machine only)",
+    )
+    llm_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MATASSIST_LLM_API_KEY"),
+        description="key for the server at llm_base_url (empty for a local server without keys); the OpenAI key is never sent there",
+    )
     llm_model: str = Field(default="gpt-4o-mini", description="chat model name")
-    llm_timeout_s: float = Field(default=60.0, gt=0, description="LLM request timeout, seconds")
+    llm_timeout_s: float = Field(
+        default=15.0, gt=0, description="seconds an LLM server may stay silent before the call is given up (and no retry)"
+    )
     chroma_url: str | None = Field(
         default=None, description="URL of a chromadb HTTP server for the literature store; default: a folder in the data dir"
     )
@@ -52,6 +66,9 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("MATASSIST_MP_API_KEY", "MP_API_KEY"),
         description="Materials Project API key",
+    )
+    mp_timeout_s: float = Field(
+        default=15.0, gt=0, description="seconds the Materials Project may stay silent before a question is given up"
     )
 
     @field_validator("data_dir")

@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from cli.common import JsonOpt, emit_json, guarded, out, settings
-from tools.domain.errors import DataFileError
+from tools.domain.errors import DataFileError, MatassistError
 from tools.structures.models import DEFAULT_RELAX_STEPS
 
 RelaxOpt = Annotated[int, typer.Option("--relax-steps", min=0, max=500,
@@ -25,14 +25,13 @@ _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
 
 def _read_bytes(path: Path) -> bytes:
+    """A CIF file's bytes: a regular file under the size limit (a pipe or /dev/zero is refused, never read)."""
+    from assistant.tools.cif import MAX_CIF_BYTES
+    from tools.domain.fileio import read_user_bytes
+
     if not path.exists():
         raise DataFileError(f"{path}: file not found")
-    if not path.is_file():
-        raise DataFileError(f"{path}: not a file")
-    try:
-        return path.read_bytes()
-    except OSError as err:
-        raise DataFileError(f"{path}: cannot be read ({err.strerror or err})") from err
+    return read_user_bytes(path, max_bytes=MAX_CIF_BYTES)
 
 
 def _print_result(result: object, show_prompt: bool) -> None:
@@ -185,12 +184,13 @@ def _generate_app() -> typer.Typer:
         2 on usage errors.
         """
         from assistant.cif_generate import (
+            GenerationError,
             default_out_dir,
             generate_cif,
             generate_prototype,
             parse_formula,
         )
-        from assistant.llm import BackendError, make_chat_model, resolve_backend
+        from assistant.llm import BackendError, llm_failure, make_chat_model, resolve_backend
         from tools.structures.rules import resolve_family
 
         cfg = settings()
@@ -212,8 +212,14 @@ def _generate_app() -> typer.Typer:
             if not as_json:
                 out.print(f"generating {formula} with {type(model).__name__} ({cfg.llm_model}), at most {rounds} round(s); "
                           f"files in {folder}")
-            outcome = generate_cif(model, formula, out_dir=folder, rounds=rounds, rules=rules, fast=fast,
-                                   relax_steps=relax_steps, on_round=None if as_json else _print_round)
+            try:
+                outcome = generate_cif(model, formula, out_dir=folder, rounds=rounds, rules=rules, fast=fast,
+                                       relax_steps=relax_steps, on_round=None if as_json else _print_round)
+            except GenerationError as exc:  # a client failure: say which server, and what to set
+                cause = exc.__cause__
+                if not isinstance(cause, Exception) or isinstance(cause, MatassistError):
+                    raise
+                raise BackendError(f"{llm_failure(cause, cfg)} (rounds so far are in {folder})") from exc
         if as_json:
             emit_json(outcome.summary())
         else:

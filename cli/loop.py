@@ -58,7 +58,7 @@ def propose_cmd(
     from assistant.tools import build_registry
     from assistant.tools.base import ToolContext, call_tool
     from tools.campaign.shots import next_shot_label
-    from tools.domain.fileio import atomic_write_text
+    from tools.domain.fileio import atomic_write_text, escape_text_cells
     from tools.proposer.output import plot_convergence, proposals_frame
 
     record = load_record(data, space, target)  # a bad record stops here, before anything is fitted
@@ -74,7 +74,8 @@ def propose_cmd(
     plot_convergence(result, plot_path)
     shot = next_shot_label(record)
     if out_csv is not None:
-        atomic_write_text(out_csv, proposals_frame(result, record.space, shot=shot).to_csv(index=False, lineterminator="\n"))
+        table = escape_text_cells(proposals_frame(result, record.space, shot=shot))  # text cells safe for spreadsheets
+        atomic_write_text(out_csv, table.to_csv(index=False, lineterminator="\n"))
     meta = used.model.metadata
     if as_json:
         payload = result.model_dump(mode="json")
@@ -95,6 +96,7 @@ def propose_cmd(
                     "trained_at": meta.trained_at,
                 },
                 "incumbent_mah_g": result.incumbent_mah_g,
+                "warnings": payload["warnings"],
                 "next_shot": shot,
                 "convergence": {"best_acquisition": result.convergence, "plot": str(plot_path)},
                 "evaluations": result.evaluations,
@@ -115,6 +117,8 @@ def propose_cmd(
         out.print(f"[yellow]{meta.failure_model_note}[/]")
     if result.incumbent_mah_g is not None:
         out.print(f"best measured run with these fixed values: {result.incumbent_mah_g:.2f} {record.space.target.unit}")
+    for warning in result.warnings:  # extrapolation beyond the record, a constant target
+        out.print(f"[yellow]warning: {warning}[/]", markup=True)
     out.print(proposals.rich_table(result.model_dump(mode="json"), record_runs=by_id))
     out.print(
         f"swarm: {result.settings.iterations} iterations x {result.settings.particles} particles, "

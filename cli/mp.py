@@ -31,7 +31,8 @@ mp_app = typer.Typer(
 )
 
 EndpointOpt = Annotated[str, typer.Option("--endpoint", help="API address (an MP-compatible server)")]
-TimeoutOpt = Annotated[float, typer.Option("--timeout", min=0.1, help="seconds to wait for each answer")]
+TimeoutOpt = Annotated[float | None, typer.Option(
+    "--timeout", min=0.1, help="seconds the server may stay silent before the question is given up; default MATASSIST_MP_TIMEOUT_S (15)")]
 RetriesOpt = Annotated[int, typer.Option("--retries", min=0, max=5, help="retries on HTTP 429/5xx, with backoff")]
 RefreshOpt = Annotated[bool, typer.Option("--refresh", help="ask the server again even if the answer is cached")]
 OfflineOpt = Annotated[bool, typer.Option("--offline", help="answer from the cache only; never contact the server")]
@@ -94,7 +95,7 @@ def cache_folder() -> Path:
     return settings().data_dir / "cache" / "materials_project"
 
 
-def make_client(endpoint: str = DEFAULT_ENDPOINT, timeout_s: float = 20.0, max_retries: int = 2) -> MaterialsProjectClient:
+def make_client(endpoint: str = DEFAULT_ENDPOINT, timeout_s: float | None = None, max_retries: int = 2) -> MaterialsProjectClient:
     """A client with the key from argument/MP_API_KEY/pymatgen config and the data-dir cache."""
     return make_mp_client(settings(), endpoint=endpoint, timeout_s=timeout_s, max_retries=max_retries)
 
@@ -171,7 +172,7 @@ def summary(
     refresh: RefreshOpt = False,
     offline: OfflineOpt = False,
     endpoint: EndpointOpt = DEFAULT_ENDPOINT,
-    timeout: TimeoutOpt = 20.0,
+    timeout: TimeoutOpt = None,
     retries: RetriesOpt = 2,
     as_json: JsonOpt = False,
 ) -> None:
@@ -195,7 +196,7 @@ def electrodes(
     refresh: RefreshOpt = False,
     offline: OfflineOpt = False,
     endpoint: EndpointOpt = DEFAULT_ENDPOINT,
-    timeout: TimeoutOpt = 20.0,
+    timeout: TimeoutOpt = None,
     retries: RetriesOpt = 2,
     as_json: JsonOpt = False,
 ) -> None:
@@ -221,7 +222,7 @@ def structure(
     refresh: RefreshOpt = False,
     offline: OfflineOpt = False,
     endpoint: EndpointOpt = DEFAULT_ENDPOINT,
-    timeout: TimeoutOpt = 20.0,
+    timeout: TimeoutOpt = None,
     retries: RetriesOpt = 2,
     as_json: JsonOpt = False,
 ) -> None:

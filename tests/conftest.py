@@ -38,7 +38,8 @@ def isolated_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
     data_dir = tmp_path_factory.mktemp("matassist-data")
     monkeypatch.setenv("MATASSIST_DATA_DIR", str(data_dir))
     for key in ("OPENAI_API_KEY", "MATASSIST_OPENAI_API_KEY", "MP_API_KEY", "MATASSIST_MP_API_KEY",
-                "MATASSIST_BACKEND", "MATASSIST_LLM_BASE_URL", "MATASSIST_DATABASE_URL"):
+                "MATASSIST_BACKEND", "MATASSIST_LLM_BASE_URL", "MATASSIST_DATABASE_URL", "MATASSIST_LLM_API_KEY",
+                "OPENAI_BASE_URL", "OPENAI_API_BASE", "MATASSIST_LLM_TIMEOUT_S", "MATASSIST_MP_TIMEOUT_S"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(data_dir)  # no stray .env from the repo
     return data_dir

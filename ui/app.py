@@ -21,6 +21,7 @@ from assistant.service import (
     MatassistError,
     RecordInfo,
     ToolOutput,
+    proposals_csv,
     proposals_frame,
     save_upload,
 )
@@ -81,7 +82,7 @@ def _render_outputs(reply_outputs: list[dict[str, Any]], calls: list[dict[str, A
                 for column, figure in zip(st.columns(2), figures, strict=False):
                     with column:
                         st.pyplot(figure, clear_figure=True)
-                st.download_button("Download proposals (CSV)", table.to_csv(index=False).encode(), file_name="proposals.csv",
+                st.download_button("Download proposals (CSV)", proposals_csv(output.data).encode(), file_name="proposals.csv",
                                    mime="text/csv", key=f"{key}-dl-proposals-{i}")
         elif call["name"] == "draft_experiment_plan":
             for f in output.files:

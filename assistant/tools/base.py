@@ -22,6 +22,7 @@ from assistant.settings import Settings
 from tools.domain.constraints import ConstraintSet
 from tools.domain.design_space import DesignSpace, load_design_space
 from tools.domain.errors import MatassistError
+from tools.domain.fileio import check_regular_file
 
 if TYPE_CHECKING:  # pandas loads with the first tool that reads a record
     from tools.domain.record import ExperimentRecord
@@ -68,6 +69,10 @@ class ToolContext:
     proposer_overrides: dict[str, Any] = field(default_factory=dict)
     """Swarm settings (iterations, particles) the command line may set; the LLM cannot."""
     progress: Callable[[str], None] | None = None
+    write_allowed: bool = False
+    """True only in a turn whose user message asks to record results: the one case a tool may write to the record."""
+    written_files: list[Path] = field(default_factory=list)
+    """Files the tools wrote in this session (plans, results templates), which a later tool call may read."""
     _record_cache: tuple[tuple[str, int, int, str], ExperimentRecord] | None = None
 
     @property
@@ -109,11 +114,33 @@ class ToolContext:
         """
         for path in self.attachments:
             if name in {path.name, str(path)}:
-                if not path.is_file():
-                    raise MatassistError(f"attachment {path.name}: not a regular file")
+                check_regular_file(path)
                 return path
-        listing = ", ".join(p.name for p in self.attachments) or "none"
-        raise MatassistError(f"'{Path(name).name}' is not a file attached in this conversation (attached: {listing})")
+        raise MatassistError(f"'{Path(name).name}' is not a file attached in this conversation (attached: {self._attached_names()})")
+
+    def readable_file(self, name: str) -> Path:
+        """An attachment, or a file the assistant wrote in its plans folder (a results template); MatassistError otherwise.
+
+        A file of the plans folder is found by its path, or by its name when a tool wrote it in
+        this session; a path that leads out of that folder (`..`, a symbolic link) is refused
+        without being opened.
+        """
+        if any(name in {p.name, str(p)} for p in self.attachments):
+            return self.attached_file(name)
+        plans = (self.settings.data_dir / "plans").resolve()
+        by_name = [p for p in self.written_files if p.name == name]
+        candidate = by_name[-1] if by_name else Path(name).expanduser()
+        resolved = candidate.resolve()
+        if resolved.is_relative_to(plans) and resolved != plans:
+            check_regular_file(resolved)
+            return resolved
+        raise MatassistError(
+            f"'{Path(name).name}' is neither a file attached in this conversation (attached: {self._attached_names()}) "
+            f"nor a file the assistant wrote under {plans}; attach the file to use it"
+        )
+
+    def _attached_names(self) -> str:
+        return ", ".join(p.name for p in self.attachments) or "none"
 
     def note(self, message: str) -> None:
         """Report progress of long work, when someone listens."""
@@ -182,6 +209,8 @@ def run_tool(ctx: ToolContext, spec: ToolSpec, arguments: dict[str, Any]) -> Too
         problems = "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'input'}: {e['msg']}" for e in err.errors())
         return ToolOutput(ok=False, summary=f"error: invalid arguments for {spec.name}: {problems}", data={"error": problems})
     try:
-        return spec.run(ctx, args)
+        output = spec.run(ctx, args)
     except MatassistError as err:
         return ToolOutput(ok=False, summary=f"error: {err}", data={"error": str(err)})
+    ctx.written_files.extend(Path(f) for f in output.files)
+    return output

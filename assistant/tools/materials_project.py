@@ -14,15 +14,21 @@ from tools.materials_project.client import DEFAULT_ENDPOINT, MaterialsProjectCli
 from tools.materials_project.query_parser import MPQuery, parse_mp_query
 
 
-def make_mp_client(settings: Settings, endpoint: str = DEFAULT_ENDPOINT, timeout_s: float = 20.0, max_retries: int = 2) -> MaterialsProjectClient:
-    """A client with the key from argument/MP_API_KEY/pymatgen config and the data-dir cache."""
+def make_mp_client(settings: Settings, endpoint: str = DEFAULT_ENDPOINT, timeout_s: float | None = None,
+                   max_retries: int = 2) -> MaterialsProjectClient:
+    """A client with the key from argument/MP_API_KEY/pymatgen config, the data-dir cache and the silence limit.
+
+    `timeout_s` (default: MATASSIST_MP_TIMEOUT_S) is how long the server may stay silent before
+    the question is given up with a message naming the endpoint.
+    """
     key = resolve_mp_api_key(settings=settings)
+    silence = timeout_s if timeout_s is not None else settings.mp_timeout_s
     return MaterialsProjectClient(
         key.value if key else None,
         cache_dir=settings.data_dir / "cache" / "materials_project",
         endpoint=endpoint,
-        timeout_s=timeout_s,
-        connect_timeout_s=min(5.0, timeout_s),
+        timeout_s=silence,
+        connect_timeout_s=min(5.0, silence),
         max_retries=max_retries,
     )
 

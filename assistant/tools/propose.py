@@ -36,10 +36,7 @@ def _run(ctx: ToolContext, args: ProposeConditionsInput) -> ToolOutput:
     ctx.last_fixed = dict(result.fixed)
     data = result.model_dump(mode="json", exclude={"convergence"})
     holding = constraints.holding_line(record.space)
-    notes = [proposals.spread_line(data)]
-    if result.incumbent_mah_g is None:
-        notes.append("No measured run in the record satisfies these constraints: every prediction here extrapolates "
-                     "beyond the record, so treat the numbers as a guide to what to try, not as expected values.")
+    notes = [proposals.spread_line(data), *result.warnings]  # extrapolation beyond the record, a constant target
     return ToolOutput(
         summary="\n\n".join(part for part in (holding, proposals.markdown(data), " ".join(n for n in notes if n), record_note(ctx)) if part),
         data=data | {"convergence_last": result.convergence[-1:] if result.convergence else [],

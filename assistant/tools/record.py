@@ -1,8 +1,11 @@
-"""`record_results`: append measured results (failures too) to the active record."""
+"""`record_results`: append measured results (failures too) to the active record.
+
+It writes to the user's record, so it runs only in a turn whose user message asks to record
+results (the service sets `ctx.write_allowed`), and it reads only a file the user attached or a
+results template the assistant wrote (`ctx.readable_file`).
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,16 +18,27 @@ class RecordResultsInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    results_file: str = Field(description="path of the results CSV (the plan's results template, filled in)")
+    results_file: str = Field(
+        description="name of the results CSV: a file the user attached in this conversation, or the results template "
+        "draft_experiment_plan wrote (filled in)"
+    )
+
+
+NOT_ASKED = (
+    "not recorded: results are appended to the experiment record only when the user asks for it in the same message; "
+    "tell the user to say 'record these results' (with the results CSV attached) to append them"
+)
 
 
 def _run(ctx: ToolContext, args: RecordResultsInput) -> ToolOutput:
     from tools.campaign.shots import shot_errors
     from tools.domain.record import append_records, read_record, write_record
 
+    if not ctx.write_allowed:
+        raise MatassistError(NOT_ASKED)
     if ctx.using_demo:
         raise MatassistError("no experiment record is active: attach your record CSV first (the demo record is read-only)")
-    path = Path(args.results_file)
+    path = ctx.readable_file(args.results_file)
     record = ctx.record()
     results = read_record(path, space=record.space)
     merged = append_records(record, results)

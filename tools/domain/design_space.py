@@ -19,7 +19,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from tools.domain.errors import DesignSpaceError
+from tools.domain.errors import DataFileError, DesignSpaceError
+from tools.domain.fileio import read_user_bytes
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -419,6 +420,9 @@ def builtin_space_path(name: str) -> Path:
     return Path(str(base))
 
 
+_MAX_SPACE_BYTES = 1024 * 1024
+
+
 def load_design_space(source: str | Path = "ncm") -> DesignSpace:
     """Load a design space from a YAML file path or the name of a built-in space ("ncm")."""
     path = Path(source)
@@ -429,7 +433,9 @@ def load_design_space(source: str | Path = "ncm") -> DesignSpace:
             f"design space '{source}' not found: give a YAML file path or one of {', '.join(BUILTIN_SPACES)}"
         )
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(read_user_bytes(path, max_bytes=_MAX_SPACE_BYTES).decode("utf-8"))
+    except DataFileError as err:  # a pipe, a device, a huge file: never read
+        raise DesignSpaceError(str(err)) from err
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise DesignSpaceError(f"{path}: not a readable YAML file ({err})") from err
     if not isinstance(data, dict):

@@ -29,6 +29,16 @@ class ProposalError(MatassistError):
     """The proposer could not produce proposals for the request."""
 
 
+QUOTE_LIMIT = 40
+"""Longest text from a file that a message quotes (a header or cell); longer text is cut."""
+
+
+def quoted(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """`text` in single quotes on one line, cut to `limit` characters, so a message never carries a whole line of a file."""
+    flat = " ".join(text.split()) if any(c in text for c in "\r\n\t") else text
+    return f"'{flat}'" if len(flat) <= limit else f"'{flat[: limit - 3]}...'"
+
+
 @dataclass(frozen=True)
 class RecordIssue:
     """One problem in an experiment record, located by CSV line and column."""
@@ -48,7 +58,7 @@ class RecordIssue:
         if self.row is not None:
             where.append(f"row {self.row + 1} (line {self.line})")
         if self.column is not None:
-            where.append(f"column '{self.column}'")
+            where.append(f"column {quoted(self.column)}")
         prefix = ", ".join(where)
         return f"{prefix}: {self.message}" if prefix else self.message
 

@@ -1,7 +1,9 @@
-"""File I/O shared by every capability: atomic writes and reading a CSV file as text.
+"""File I/O shared by every capability: atomic writes, reading a user's file safely, CSV text.
 
 Writes go to a temporary file in the target folder and are renamed into place, so a crash
-never leaves a half-written file. pandas is imported when a CSV is read, not when this module
+never leaves a half-written file. A user's file is read only when it is a regular file under a
+size limit (a named pipe would hang, /dev/zero never ends), whatever its newline convention.
+Text cells that a spreadsheet would run as formulas are escaped on export. pandas is imported when a CSV is read, not when this module
 is imported, so the CLI can use the writers without loading it.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +22,8 @@ from tools.domain.errors import DataFileError
 if TYPE_CHECKING:
     import pandas as pd
 
-_MAX_BYTES = 200 * 1024 * 1024
+MAX_INPUT_BYTES = 200 * 1024 * 1024
+"""The largest user file read (a CSV record, an attachment), bytes."""
 
 
 # -- writing ----------------------------------------------------------------------------
@@ -48,18 +52,96 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 
 # -- reading ----------------------------------------------------------------------------
+def check_regular_file(path: str | Path, max_bytes: int = MAX_INPUT_BYTES) -> int:
+    """Size of `path` in bytes; DataFileError unless it is a regular file of at most `max_bytes`.
+
+    Only regular files are read: a named pipe would block the reader forever and a device such
+    as /dev/zero never ends. Nothing is opened here; `stat` follows symbolic links.
+    """
+    p = Path(path)
+    try:
+        info = os.stat(p)
+    except FileNotFoundError as err:
+        raise DataFileError(f"{p}: no such file") from err
+    except OSError as err:
+        raise DataFileError(f"{p}: cannot be read ({err.strerror or err})") from err
+    if stat.S_ISDIR(info.st_mode):
+        raise DataFileError(f"{p}: is a folder, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise DataFileError(f"{p}: not a regular file (a named pipe, device or socket); save the data to a file and use that")
+    if info.st_size > max_bytes:
+        raise DataFileError(f"{p}: larger than {_size_text(max_bytes)} ({_size_text(info.st_size)}); split it")
+    return info.st_size
+
+
+def read_user_bytes(path: str | Path, max_bytes: int = MAX_INPUT_BYTES) -> bytes:
+    """The bytes of a user's file: a regular file of at most `max_bytes`, else DataFileError.
+
+    The file is opened without blocking and checked again on the open descriptor, so a path
+    swapped for a pipe between the check and the open is refused too; at most `max_bytes`
+    are read even when the file grows meanwhile.
+    """
+    p = Path(path)
+    check_regular_file(p, max_bytes)
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as err:
+        raise DataFileError(f"{p}: cannot be read ({err.strerror or err})") from err
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise DataFileError(f"{p}: not a regular file (a named pipe, device or socket); save the data to a file and use that")
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise DataFileError(f"{p}: larger than {_size_text(max_bytes)}; split it")
+    return data
+
+
+def _size_text(n: int) -> str:
+    return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{n:,} bytes"
+
+
+def normalise_newlines(text: str) -> str:
+    """Every newline convention (CR LF, CR alone, LF) as LF."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_formula(text: str) -> str:
+    """A text cell made safe for spreadsheets: a leading =, +, -, @ (tab, CR) gets a single quote before it."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def unescape_formula(text: str) -> str:
+    """Undo `escape_formula`, so a file written by matassist reads back to the same values."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_START) else text
+
+
+def escape_text_cells(frame: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """A copy of `frame` whose text cells (in `columns`, default every text column) are escaped for spreadsheets.
+
+    Numbers are left alone: pass only text columns when numbers are already formatted as text.
+    """
+    out = frame.copy()
+    names = columns if columns is not None else [c for c in out.columns if out[c].dtype == object]
+    for name in names:
+        if name in out.columns:
+            out[name] = out[name].map(lambda v: escape_formula(v) if isinstance(v, str) else v)
+    return out
+
+
 def read_csv_text(path: str | Path) -> pd.DataFrame:
-    """Read a CSV file with every cell as text; DataFileError for anything that is not a CSV."""
+    """Read a CSV file with every cell as text; DataFileError for anything that is not a CSV.
+
+    Only a regular file of at most 200 MiB is read; CR LF, CR-only and LF line ends all work;
+    a cell escaped for spreadsheets by matassist ('=...) reads back without its quote.
+    """
     import pandas as pd
 
     p = Path(path)
-    if not p.exists():
-        raise DataFileError(f"{p}: no such file")
-    if p.is_dir():
-        raise DataFileError(f"{p}: is a folder, not a CSV file")
-    if p.stat().st_size > _MAX_BYTES:
-        raise DataFileError(f"{p}: larger than {_MAX_BYTES // 2**20} MiB; split it")
-    raw = p.read_bytes()
+    raw = read_user_bytes(p)
     if b"\x00" in raw[:65536]:
         raise DataFileError(f"{p}: looks like a binary file, not a CSV (is it an Excel workbook? export it as CSV)")
     try:
@@ -68,6 +150,7 @@ def read_csv_text(path: str | Path) -> pd.DataFrame:
         raise DataFileError(f"{p}: not UTF-8 text ({err.reason} at byte {err.start}); save the CSV as UTF-8") from err
     if not text.strip():
         raise DataFileError(f"{p}: the file is empty")
+    text = normalise_newlines(text)
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, csv.Error, ValueError) as err:
@@ -77,4 +160,4 @@ def read_csv_text(path: str | Path) -> pd.DataFrame:
     if dupes:
         raise DataFileError(f"{p}: duplicated column(s): {', '.join(dupes)}")
     frame.columns = header
-    return frame.apply(lambda col: col.str.strip())
+    return frame.apply(lambda col: col.str.strip().map(unescape_formula))

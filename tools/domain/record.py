@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from tools.domain.design_space import CategoryParameter, DesignSpace, suggest
-from tools.domain.errors import DesignSpaceError, RecordIssue, RecordValidationError
-from tools.domain.fileio import atomic_write_text, read_csv_text
+from tools.domain.errors import DesignSpaceError, RecordIssue, RecordValidationError, quoted
+from tools.domain.fileio import atomic_write_text, escape_text_cells, read_csv_text
 from tools.domain.record_columns import (
     DEFAULT_SHOT,
     DEFAULT_SOURCE,
@@ -78,14 +79,30 @@ def active_mask(record: ExperimentRecord, name: str) -> np.ndarray:
 
 
 # -- reading ----------------------------------------------------------------------------
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+
+
 def _parse_number(text: str) -> float | None:
-    """Parse a cell as a float; None for empty, raises ValueError for garbage."""
+    """Parse a cell as a float; None for empty, raises ValueError for garbage.
+
+    Only plain decimal numbers are read (a decimal comma too): Python's float() would also take
+    '7_50' as 750, 'inf', and digits of other scripts.
+    """
     if text == "" or text.lower() in {"nan", "na", "n/a", "none", "null"}:
         return None
-    value = float(text.replace(",", ".") if text.count(",") == 1 and "." not in text else text)
+    number = text.replace(",", ".") if text.count(",") == 1 and "." not in text else text
+    if not _NUMBER.fullmatch(number):
+        raise ValueError(text)
+    value = float(number)
     if not math.isfinite(value):
         raise ValueError(text)
     return value
+
+
+def _not_a_number(cell: str) -> str:
+    """'... is not a number', with a hint for digit separators."""
+    hint = " (write it without '_')" if "_" in cell else ""
+    return f"{quoted(cell)} is not a number{hint}"
 
 
 def validate_frame(raw: pd.DataFrame, space: DesignSpace, source: str | None = None) -> ExperimentRecord:
@@ -100,6 +117,13 @@ def validate_frame(raw: pd.DataFrame, space: DesignSpace, source: str | None = N
     present = list(raw.columns)
 
     missing = [c for c in [*required, target] if c not in present]
+    if present and not expected & set(present):
+        # not a record at all (another CSV, a config file): say so without quoting its first line
+        example = ", ".join([*required[:3], "...", target])
+        semicolons = len(present) == 1 and ";" in present[0] and expected & set(present[0].split(";"))
+        hint = "it separates columns with ';': save it as comma-separated CSV" if semicolons else "is this an experiment record CSV?"
+        raise RecordValidationError([RecordIssue(None, None, f"the header names none of the record's columns ({example}): {hint}")],
+                                    source)
     for col in present:
         if col not in expected:
             # a typo most likely stands for one of the columns that are missing
@@ -132,7 +156,7 @@ def validate_frame(raw: pd.DataFrame, space: DesignSpace, source: str | None = N
                 try:
                     v = _parse_number(cell)
                 except ValueError:
-                    issues.append(RecordIssue(i, p.name, f"'{cell}' is not a number"))
+                    issues.append(RecordIssue(i, p.name, _not_a_number(cell)))
                     v = math.nan
                 if v is None:
                     issues.append(RecordIssue(i, p.name, "empty value"))
@@ -146,7 +170,7 @@ def validate_frame(raw: pd.DataFrame, space: DesignSpace, source: str | None = N
         try:
             v = _parse_number(cell)
         except ValueError:
-            issues.append(RecordIssue(i, target, f"'{cell}' is not a number"))
+            issues.append(RecordIssue(i, target, _not_a_number(cell)))
             v = None
         targets.append(math.nan if v is None else v)
     out[target] = targets
@@ -156,7 +180,7 @@ def validate_frame(raw: pd.DataFrame, space: DesignSpace, source: str | None = N
         if s == "":
             status[i] = "ok" if not math.isnan(targets[i]) else "failed"
         elif s not in STATUS_VALUES:
-            issues.append(RecordIssue(i, "status", f"'{s}' is not one of {', '.join(STATUS_VALUES)}"))
+            issues.append(RecordIssue(i, "status", f"{quoted(s)} is not one of {', '.join(STATUS_VALUES)}"))
     out["status"] = status
 
     ids = raw["experiment_id"].tolist() if "experiment_id" in raw else [""] * n
@@ -167,14 +191,14 @@ def validate_frame(raw: pd.DataFrame, space: DesignSpace, source: str | None = N
         if s == "":
             sources[i] = DEFAULT_SOURCE
         elif s not in SOURCE_VALUES:
-            issues.append(RecordIssue(i, "source", f"'{s}' is not one of {', '.join(SOURCE_VALUES)}"))
+            issues.append(RecordIssue(i, "source", f"{quoted(s)} is not one of {', '.join(SOURCE_VALUES)}"))
     out["source"] = sources
     preds: list[float] = []
     for i, cell in enumerate(raw["predicted_mah_g"].tolist() if "predicted_mah_g" in raw else [""] * n):
         try:
             v = _parse_number(cell)
         except ValueError:
-            issues.append(RecordIssue(i, "predicted_mah_g", f"'{cell}' is not a number"))
+            issues.append(RecordIssue(i, "predicted_mah_g", _not_a_number(cell)))
             v = None
         preds.append(math.nan if v is None else v)
     out["predicted_mah_g"] = preds
@@ -202,7 +226,7 @@ def validate_frame(raw: pd.DataFrame, space: DesignSpace, source: str | None = N
         if eid == "":
             continue
         if eid in seen:
-            issues.append(RecordIssue(i, "experiment_id", f"duplicated experiment_id '{eid}' (first at row {seen[eid] + 1})"))
+            issues.append(RecordIssue(i, "experiment_id", f"duplicated experiment_id {quoted(eid)} (first at row {seen[eid] + 1})"))
         else:
             seen[eid] = i
     if issues:
@@ -270,8 +294,12 @@ def _cell_text(value: Any) -> str:
 
 # -- writing ----------------------------------------------------------------------------
 def record_to_csv(record: ExperimentRecord) -> str:
-    """The record as CSV text in canonical column order, numbers without float noise."""
-    frame = record.frame[columns_for(record.space)].copy()
+    """The record as CSV text in canonical column order, numbers without float noise.
+
+    Text cells that a spreadsheet would run as a formula (=, +, -, @ first) get a leading quote;
+    reading the file back removes it (tools.domain.fileio.read_csv_text).
+    """
+    frame = escape_text_cells(record.frame[columns_for(record.space)])
     for col in frame.columns:
         if frame[col].dtype.kind == "f":
             frame[col] = frame[col].map(lambda v: "" if pd.isna(v) else f"{v:.10g}")
@@ -290,7 +318,7 @@ def append_records(base: ExperimentRecord, new: ExperimentRecord) -> ExperimentR
     clash = sorted(set(base.frame["experiment_id"]) & set(new.frame["experiment_id"]))
     if clash:
         issues = [
-            RecordIssue(int(i), "experiment_id", f"experiment_id '{eid}' is already in the record")
+            RecordIssue(int(i), "experiment_id", f"experiment_id {quoted(eid)} is already in the record")
             for i, eid in enumerate(new.frame["experiment_id"])
             if eid in clash
         ]

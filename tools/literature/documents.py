@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 import yaml
 
-from tools.domain.errors import DocumentError
+from tools.domain.errors import DataFileError, DocumentError
+from tools.domain.fileio import check_regular_file
 from tools.literature.bibtex import parse_bibtex
 from tools.literature.chunking import group_sections, markdown_blocks, pack_section, plain_blocks
 from tools.literature.models import Chunk, Reference
@@ -38,7 +39,11 @@ STARTER_PREFIX = "matassist-starter/"
 
 
 def sha256_file(path: Path) -> str:
-    """SHA-256 of a file's bytes."""
+    """SHA-256 of a file's bytes; DocumentError for anything but a regular file (a pipe would hang, /dev/zero never ends)."""
+    try:
+        check_regular_file(path)
+    except DataFileError as err:
+        raise DocumentError(str(err)) from err
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -154,7 +159,7 @@ def _authors(value: Any) -> list[str]:
 
 def document_chunks(path: Path, source: str | None = None) -> list[Chunk]:
     """Parse one file into chunks with citations (no embedding, no store)."""
-    if not path.is_file():
+    if not path.exists():
         raise DocumentError(f"{path}: no such file")
     kind = SUFFIX_KIND.get(path.suffix.lower())
     if kind is None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -245,7 +246,8 @@ class MaterialsProjectClient:
         assert self._api_key is not None
         key = self._api_key.get_secret_value()
         session = self._session or new_session(
-            self.max_retries, self.backoff_s, self.max_retry_after_s, self._remember_status
+            self.max_retries, self.backoff_s, self.max_retry_after_s, self._remember_status,
+            timeout=(self.connect_timeout_s, self.timeout_s),
         )
         self._session = session
         self._db_version = self._call(
@@ -268,15 +270,23 @@ class MaterialsProjectClient:
                 getattr(proxy, "_obj", proxy).timeout = (self.connect_timeout_s, self.timeout_s)
             return rester
 
-        # The constructor calls GET /heartbeat twice with no timeout of its own: bound it here.
+        # The constructor asks the server twice more (emmet version, heartbeat) through plain
+        # requests.get, with no timeout. Both answers are cached per endpoint for the process: ask
+        # here first, each under one silence period, so a server that goes silent is given up in
+        # time; the constructor then only does local work, under the usual deadline.
+        for name in ("get_emmet_version", "_get_heartbeat_info"):
+            status_check: Callable[[str], Any] | None = getattr(MPRester, name, None)
+            if status_check is not None:
+                self._call(partial(status_check, self.endpoint), "status check", deadline_s=self.timeout_s + 1.0)
         self._rester = self._call(construct, "connection", requests_made=2)
         return self._rester
 
-    def _call(self, fn: Callable[[], T], what: str, requests_made: int = 1) -> T:
+    def _call(self, fn: Callable[[], T], what: str, requests_made: int = 1, deadline_s: float | None = None) -> T:
         """Run one exchange under the hard deadline and translate every failure into a typed error."""
         self._last_status = None
         try:
-            return run_with_deadline(fn, self._deadline(requests_made), what)
+            return run_with_deadline(fn, deadline_s if deadline_s is not None else self._deadline(requests_made), what,
+                                     self.endpoint)
         except MaterialsProjectError:
             raise
         except Exception as err:

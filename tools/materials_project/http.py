@@ -30,7 +30,7 @@ KEY_HELP = (
 T = TypeVar("T")
 
 
-def run_with_deadline(fn: Callable[[], T], seconds: float, what: str) -> T:
+def run_with_deadline(fn: Callable[[], T], seconds: float, what: str, where: str = "") -> T:
     """Run `fn` in a daemon thread; give up after `seconds` (the thread is left to die with the process)."""
     box: dict[str, Any] = {}
 
@@ -44,16 +44,22 @@ def run_with_deadline(fn: Callable[[], T], seconds: float, what: str) -> T:
     worker.start()
     worker.join(seconds)
     if worker.is_alive():
-        raise MPUnavailableError(f"the Materials Project gave no complete answer to the {what} within {seconds:.0f} s; try again later")
+        at = f" at {where}" if where else ""
+        raise MPUnavailableError(f"the Materials Project{at} gave no complete answer to the {what} within {seconds:g} s; try again later")
     if "error" in box:
         raise box["error"]
     return box["value"]
 
 
 def new_session(
-    max_retries: int, backoff_s: float, max_retry_after_s: float, on_status: Callable[[int], None]
+    max_retries: int, backoff_s: float, max_retry_after_s: float, on_status: Callable[[int], None],
+    timeout: tuple[float, float] | None = None,
 ) -> requests.Session:
-    """A requests session retrying connections and 429/5xx answers with backoff; `on_status` hears every status."""
+    """A requests session retrying connections and 429/5xx answers with backoff; `on_status` hears every status.
+
+    `timeout` (connect, read seconds) applies to every request sent without one of its own: mp-api's
+    heartbeat calls pass none, and a server that accepts and stays silent would hold them forever.
+    """
     import requests
     from requests.adapters import HTTPAdapter
     from urllib3.util.retry import Retry
@@ -80,8 +86,16 @@ def new_session(
         respect_retry_after_header=True,
         raise_on_status=False,  # hand the last 429/5xx to the caller, which reports its status
     )
+    class _BoundedAdapter(HTTPAdapter):
+        """An adapter that gives every request a timeout (a silent server ends the wait)."""
+
+        def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("timeout") is None and timeout is not None:
+                kwargs["timeout"] = timeout
+            return super().send(request, *args, **kwargs)
+
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
+    adapter = _BoundedAdapter(max_retries=retry)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["user-agent"] = "matassist (materials-assistant) via mp-api"

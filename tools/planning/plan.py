@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tools.domain.design_space import DesignSpace, format_value
 from tools.domain.errors import MatassistError
+from tools.domain.fileio import escape_text_cells
 from tools.domain.record import ExperimentRecord
 from tools.domain.record_columns import BOOKKEEPING, columns_for
 
@@ -146,7 +147,8 @@ def draft_plan(
             }
         )
     frame = pd.DataFrame(rows)
-    runs_csv = _to_csv(frame)
+    text_columns = [*(c.name for c in space.categories), "experiment_id", "reason", "shot", "source"]
+    runs_csv = _to_csv(frame, text_columns)
 
     results_frame = pd.DataFrame({c: [""] * len(frame) for c in columns_for(space)})
     for name in space.names:
@@ -156,7 +158,7 @@ def draft_plan(
     results_frame["source"] = ["expert" if r == "control" else "ml-proposal" for r in frame["reason"]]
     results_frame["predicted_mah_g"] = frame["predicted_mah_g"].map(_fmt)
     results_frame = results_frame[[*space.names, space.target.name, *BOOKKEEPING]]
-    results_csv = _to_csv(results_frame)
+    results_csv = _to_csv(results_frame, text_columns)
 
     varied = [n for n in space.names if n not in space_fixed.fixed and frame[n].nunique() > 1]
     table = _markdown_table(frame, varied)
@@ -201,9 +203,10 @@ def _control_run(record: ExperimentRecord, space: DesignSpace) -> PlannedRun | N
     return PlannedRun(params=params, predicted_mah_g=None, uncertainty_mah_g=None, reason="control")
 
 
-def _to_csv(frame: pd.DataFrame) -> str:
+def _to_csv(frame: pd.DataFrame, text_columns: list[str]) -> str:
+    """CSV text with numbers formatted and text cells escaped for spreadsheets (=, +, -, @ first)."""
     buf = io.StringIO()
-    frame.map(_fmt).to_csv(buf, index=False, lineterminator="\n")
+    escape_text_cells(frame.map(_fmt), text_columns).to_csv(buf, index=False, lineterminator="\n")
     return buf.getvalue()
 
 

@@ -86,4 +86,9 @@ class ProposalResult(BaseModel):
         description="smallest difference between two proposals with the same categories, in grid steps summed over the free parameters; None when every pair differs in a category",
     )
     local_scan: bool = Field(default=False, description="True when near-duplicates one grid step apart were allowed (a local scan)")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="what limits these numbers: no measured run satisfies the constraints (every prediction extrapolates), "
+        "or every measured value of the target is the same (the model cannot tell runs apart)",
+    )
     settings: ProposerSettings

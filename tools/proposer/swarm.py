@@ -67,6 +67,26 @@ def runs_satisfying(record: ExperimentRecord, constraints: ConstraintSet) -> np.
     return np.array([not constraints.violations(row, record.space) for row in rows], dtype=bool)
 
 
+NO_MATCHING_RUN = (
+    "No measured run in the record satisfies these constraints: every prediction here extrapolates beyond the record, "
+    "so treat the numbers as a guide to what to try, not as expected values."
+)
+
+
+def limits_of_the_record(record: ExperimentRecord, ok_mask: np.ndarray, has_matching_run: bool) -> list[str]:
+    """What the user must know to judge the predictions: extrapolation beyond the record, a target that never varies."""
+    notes = [] if has_matching_run else [NO_MATCHING_RUN]
+    measured = record.frame.loc[ok_mask, record.target]
+    if len(measured) and measured.nunique() == 1:
+        unit = f" {record.space.target.unit}" if record.space.target.unit else ""
+        notes.append(
+            f"Every measured {record.target} in the record is the same ({float(measured.iloc[0]):g}{unit}): the model "
+            "cannot tell runs apart, so the predictions and their +/- say nothing about which proposal is better; "
+            "measure runs that differ before trusting a ranking."
+        )
+    return notes
+
+
 def propose(
     model: CapacityModelLike,
     record: ExperimentRecord,
@@ -235,6 +255,7 @@ def _propose(
             raise ProposalError("internal error: a proposal broke a constraint (" + "; ".join(broken) + "); nothing was proposed")
     diversity, steps_apart = batch_spread(relax, V_all[chosen], C_all[chosen])
     return ProposalResult(
+        warnings=limits_of_the_record(record, ok_mask, incumbent is not None),
         proposals=proposals,
         fixed={k: v for k, v in fixed_now.items()},
         incumbent_mah_g=incumbent,
