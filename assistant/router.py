@@ -16,6 +16,7 @@ from typing import Any
 from assistant.extract import Extraction, extract
 from tools.domain.constraints import ConstraintFields, ConstraintSet, fixed_value
 from tools.domain.design_space import DesignSpace
+from tools.domain.errors import DataFileError
 
 # Intents in priority order: the first that matches wins (a plan request implies proposals).
 INTENT_PATTERNS: list[tuple[str, str]] = [
@@ -172,7 +173,12 @@ def route(message: str, space: DesignSpace, memory: RouterMemory, attachments: l
         if ex.cif_text:
             result.calls.append(ToolCall("validate_cif", {"cif_text": ex.cif_text}))
         elif cifs:
-            result.calls.append(ToolCall("validate_cif", {"cif_text": cifs[0].read_text(encoding="utf-8", errors="replace"), "file_name": cifs[0].name}))
+            try:
+                text = _read_attached_cif(cifs[0])
+            except DataFileError as err:
+                result.questions.append(f"I could not use the attachment: {err}")
+            else:
+                result.calls.append(ToolCall("validate_cif", {"cif_text": text, "file_name": cifs[0].name}))
         else:
             result.questions.append("paste the CIF text into the message or attach the .cif file")
     elif intent == "query_materials_project":
@@ -225,3 +231,11 @@ def _asks_for_runs(message: str, ex: Extraction) -> bool:
 def is_greeting(message: str) -> bool:
     """True for a bare greeting or thanks."""
     return re.search(GREETING, message.lower()) is not None and len(message.split()) <= 4
+
+
+def _read_attached_cif(path: Path) -> str:
+    """An attached CIF as text; DataFileError when it is not a readable regular file of a sane size."""
+    from tools.structures.parsing import read_cif_bytes
+    from tools.structures.validation import decode_cif_bytes
+
+    return decode_cif_bytes(read_cif_bytes(path))

@@ -10,7 +10,7 @@ def _validate(ctx: ToolContext, args: ValidateCifInput) -> ToolOutput:
     from assistant.cif_repair import repair_template
     from tools.structures.validation import validate_cif
 
-    result = validate_cif(args, repair_template=repair_template())
+    result = validate_cif(args, repair_template=repair_template(), limits=ctx.settings.cif_limits)
     verdict = "sound: no errors" if result.valid else "NOT sound"
     sg = result.spacegroup
     lines = [
