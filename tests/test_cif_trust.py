@@ -112,6 +112,23 @@ def test_partial_occupancies_with_oxidation_states() -> None:
     assert "SPLIT_SITES" not in result.codes() and "ATOMS_OVERLAP" not in result.codes()
 
 
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_mixed_site_with_mixed_declared_states(symmetric: bool) -> None:
+    """NCM811 with Ni2+ 0.1, Ni3+ 0.7, Co3+ 0.1, Mn4+ 0.1 on one site (one label per site in pymatgen's P1 rows)."""
+    from pymatgen.core import Species
+
+    structure = read_structure((DATA / "ncm811_r3m.cif").read_text())
+    mixed = {Species("Ni", 2): 0.1, Species("Ni", 3): 0.7, Species("Co", 3): 0.1, Species("Mn", 4): 0.1}
+    for i, site in enumerate(structure):
+        el = site.species.elements[0].symbol
+        new = {"Li": {Species("Li", 1): 1}, "O": {Species("O", -2): 1}}.get(el, mixed)
+        structure.replace(i, new, label=site.label)  # type: ignore[arg-type]
+    result = validate_cif_text(write_cif(structure, symprec=0.01 if symmetric else None))
+    assert result.valid and not result.codes("warning"), problems(result)
+    assert "Ni +2/+3" in messages(result, "CHARGE_BALANCED")[0] and "RULES_OK" in result.codes()
+    assert {s.species for s in result.sites} in ({"Li", "Ni0.8Co0.1Mn0.1", "O"}, {"Li", "Mn0.1Co0.1Ni0.8", "O"})
+
+
 def test_chloride_for_oxide_is_flagged_by_the_charge_check() -> None:
     """LiCoO2 with O replaced by Cl balances only with Co +1: unusual for Co, and outside the layered family's M range."""
     text = LICOO2.replace("'Li Co O2'", "'Li Co Cl2'").replace("O1 O 6 c", "Cl1 Cl 6 c")
@@ -171,7 +188,7 @@ def test_bad_space_group_number_is_a_clear_error(number: str) -> None:
 
 def test_duplicate_labels_are_errors_where_they_must_be_unique() -> None:
     twice = validate_cif_text(LICOO2.replace("Co1 Co 3 b", "Li1 Co 3 b"))
-    assert problems(twice) == [("error", "LABEL_DUPLICATE", "atom-site labels are used more than once: Li1 (2 rows); "
+    assert problems(twice) == [("error", "LABEL_DUPLICATE", "atom-site labels are used more than once: Li1 (2 positions); "
                                                             "each site of the asymmetric unit needs its own label (e.g. O1, O2)")]
     copied = validate_cif_text(LICOO2.replace("O1 O 6 c 0 0 0.2396 1", "O1 O 6 c 0 0 0.2396 1\nO1 O 6 c 0 0 0.2396 1"))
     assert "atom-site row(s) O1 are repeated with the same position" in messages(copied, "LABEL_DUPLICATE")[0]

@@ -83,15 +83,16 @@ def _operations_of_declared_group(block: dict[str, Any]) -> SymmetryOperations:
     return identity()
 
 
-def _site_rows(block: dict[str, Any]) -> tuple[list[str], np.ndarray]:
-    """Labels and fractional coordinates of the atom-site rows whose coordinates are numbers."""
-    labels = block_list(block, "_atom_site_label") or []
+def _site_rows(block: dict[str, Any]) -> tuple[list[tuple[str, str]], np.ndarray]:
+    """(label, type symbol) and fractional coordinates of the atom-site rows whose coordinates are numbers."""
     columns = [block_list(block, f"_atom_site_fract_{axis}") or [] for axis in "xyz"]
-    rows = [(lab, xyz) for lab, *xyz in zip(labels, *columns, strict=False)]
-    kept = [(str(lab), [cif_number(v) for v in xyz]) for lab, xyz in rows]
-    good = [(lab, xyz) for lab, xyz in kept if all(v is not None and np.isfinite(v) for v in xyz)]
+    n_rows = min(len(c) for c in columns)
+    labels = (block_list(block, "_atom_site_label") or []) + [""] * n_rows
+    types = (block_list(block, "_atom_site_type_symbol") or []) + [""] * n_rows
+    kept = [((str(labels[i]), str(types[i])), [cif_number(c[i]) for c in columns]) for i in range(n_rows)]
+    good = [(name, xyz) for name, xyz in kept if all(v is not None and np.isfinite(v) for v in xyz)]
     coords = np.array([xyz for _, xyz in good], dtype=float).reshape(len(good), 3)
-    return [lab for lab, _ in good], coords
+    return [name for name, _ in good], coords
 
 
 def _position_keys(coords: np.ndarray) -> list[tuple[int, int, int]]:
@@ -101,21 +102,25 @@ def _position_keys(coords: np.ndarray) -> list[tuple[int, int, int]]:
 
 
 def _check_labels(block: dict[str, Any], ops: SymmetryOperations, findings: Findings) -> None:
-    labels = [str(x) for x in block_list(block, "_atom_site_label") or []]
-    repeated = {lab: n for lab, n in Counter(labels).items() if n > 1}
-    if not repeated:
-        return
-    site_labels, coords = _site_rows(block)
-    rows = Counter(zip(site_labels, _position_keys(coords), strict=True))
-    copies = sorted({lab for (lab, _), n in rows.items() if n > 1})
-    listed = ", ".join(f"{lab} ({n} rows)" for lab, n in list(repeated.items())[:6])
+    """Rows copied (same label, type and position) are errors; so is a label at two positions, except in P1 listings.
+
+    One label over several rows at one position is a mixed site (Ni/Co/Mn), as pymatgen writes it.
+    """
+    names, coords = _site_rows(block)
+    rows = list(zip(names, _position_keys(coords), strict=True))
+    copies = sorted({label for ((label, _type), _pos), n in Counter(rows).items() if n > 1})
+    positions: dict[str, set[tuple[int, int, int]]] = {}
+    for (label, _type), pos in rows:
+        positions.setdefault(label, set()).add(pos)
+    repeated = {label: len(pos) for label, pos in positions.items() if len(pos) > 1}
+    listed = ", ".join(f"{label} ({n} positions)" for label, n in list(repeated.items())[:6])
     if copies:
         findings.add("LABEL_DUPLICATE", "error", f"atom-site row(s) {', '.join(copies[:6])} are repeated with the same "
                      "position; delete the copies (labels must be unique)")
-    elif ops.is_identity_only:
+    elif repeated and ops.is_identity_only:
         findings.add("LABEL_DUPLICATE", "info", f"labels repeat in this P1 listing ({listed}), as pymatgen writes them; "
                      "findings name atoms by these labels")
-    else:
+    elif repeated:
         findings.add("LABEL_DUPLICATE", "error", f"atom-site labels are used more than once: {listed}; each site of "
                      "the asymmetric unit needs its own label (e.g. O1, O2)")
 
@@ -123,7 +128,7 @@ def _check_labels(block: dict[str, Any], ops: SymmetryOperations, findings: Find
 def _expansion_fits(block: dict[str, Any], ops: SymmetryOperations, findings: Findings, limits: ValidationLimits) -> bool:
     """Whether the atoms the operations generate stay within the limit; counted without building the structure."""
     limit = limits.expanded_atoms_limit
-    _labels, coords = _site_rows(block)
+    _names, coords = _site_rows(block)
     if len(coords) * len(ops) <= limit:
         return True
     keys = _position_keys(coords)
