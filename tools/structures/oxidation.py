@@ -5,7 +5,7 @@ ICSD-, Materials Project- and pymatgen-written CIFs label species with their oxi
 `Species` (Co3+) instead of elements; the checks work on elements, so the states are taken off
 the structure here and kept as a `DeclaredOxidation` for the charge and family checks, which use
 them instead of inferring states, and say so. Declarations that cover only some atom types, or
-give 0 for every type (placeholders), are not used (OXIDATION_STATES_IGNORED).
+give 0 for every type (placeholders), are not used (the reason is returned for the report).
 
 The usual states of each element are data (knowledge/chemistry/oxidation_states.yaml).
 """
@@ -23,7 +23,6 @@ import yaml
 
 from tools.structures.chemistry import element_data, fmt_num
 from tools.structures.cifblock import block_list, cif_number
-from tools.structures.context import Findings
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
@@ -97,8 +96,12 @@ def usual_text(element: str) -> str:
     return ", ".join(f"{s:+g}" for s in usual_states(element)) or "none known"
 
 
-def take_declared_states(structure: Structure, block: dict[str, Any], findings: Findings) -> DeclaredOxidation | None:
-    """Remove the oxidation states from the structure (in place) and return them when the CIF declares them all."""
+def take_declared_states(structure: Structure, block: dict[str, Any]) -> tuple[DeclaredOxidation | None, str | None]:
+    """Remove the oxidation states from the structure (in place); the declared states, or why they are not used.
+
+    Returns (states, None) when the CIF declares a state for every atom type, (None, reason) when
+    its declaration cannot be used (some types left out, or all 0), and (None, None) without one.
+    """
     found: dict[tuple[str, float], float] = defaultdict(float)
     for site in structure:
         for sp, occ in site.species.items():
@@ -106,18 +109,15 @@ def take_declared_states(structure: Structure, block: dict[str, Any], findings: 
             if state is not None:
                 found[(sp.symbol, float(state))] += float(occ)
     if not found:
-        return None
+        return None, None
     structure.remove_oxidation_states()
     missing = _undeclared_types(block)
     if missing:
-        findings.add("OXIDATION_STATES_IGNORED", "info", f"the CIF declares oxidation states for some atom types but not "
-                     f"for {', '.join(missing[:6])}; states were inferred from the composition instead")
-        return None
+        return None, (f"the CIF declares oxidation states for some atom types but not for {', '.join(missing[:6])}; "
+                      "states were inferred from the composition instead")
     if all(abs(state) < _STATE_TOLERANCE for _el, state in found):
-        findings.add("OXIDATION_STATES_IGNORED", "info", "every declared oxidation number is 0 (placeholders); states "
-                     "were inferred from the composition instead")
-        return None
-    return DeclaredOxidation(tuple((el, state, amount) for (el, state), amount in found.items()))
+        return None, "every declared oxidation number is 0 (placeholders); states were inferred from the composition instead"
+    return DeclaredOxidation(tuple((el, state, amount) for (el, state), amount in found.items())), None
 
 
 def _undeclared_types(block: dict[str, Any]) -> list[str]:

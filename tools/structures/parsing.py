@@ -143,7 +143,9 @@ def parse_cif(text: str, findings: Findings, limits: ValidationLimits | None = N
         return None
     if not _all_elements(structure, findings):
         return None
-    oxidation = take_declared_states(structure, block, findings)
+    oxidation, ignored = take_declared_states(structure, block)
+    if ignored is not None:
+        findings.add("OXIDATION_STATES_IGNORED", "info", ignored)
     return ParsedCif(structure=structure, block=block, formula=formula_per_unit(structure.composition), oxidation=oxidation)
 
 

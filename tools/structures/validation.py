@@ -118,10 +118,12 @@ def _run_checks(ctx: CheckContext, started: float) -> None:
                     f"(time_limit_s, --time-limit); not run: the {', '.join(names[i:])} check(s)")
             return
         try:
-            if check(ctx) is False:
-                return  # the cell cannot hold a crystal: nothing else can be checked
+            keep_going = check(ctx) is not False
         except Exception as exc:  # every failure is reported as a CHECK_FAILED error, not swallowed
             ctx.add("CHECK_FAILED", "error", f"the {name} check could not run: {type(exc).__name__}: {exc}")
+            keep_going = name != "cell"
+        if not keep_going:
+            return  # without a cell that can hold a crystal nothing else can be checked
 
 
 def _geometric_run(cif_text: str, settings: CheckSettings) -> _GeometricRun:
