@@ -30,6 +30,7 @@ from tools.structures.models import (
     CifValidationResult,
     ReferenceEntry,
     ValidateCifInput,
+    ValidationLimits,
 )
 from tools.structures.validation import validate_cif
 
@@ -234,9 +235,10 @@ def _write_round(out_dir: Path, rnd: GenerationRound, extra: dict[str, Any]) -> 
 
 
 def _validate(cif: str, source: str, rules: str, fast: bool, relax_steps: int,
-              reference_entries: Sequence[ReferenceEntry]) -> CifValidationResult:
+              reference_entries: Sequence[ReferenceEntry], limits: ValidationLimits | None) -> CifValidationResult:
     return validate_cif(ValidateCifInput(cif_text=cif, file_name=source, rules=rules, physical=not fast),
-                        relax_steps=relax_steps, reference_entries=reference_entries, repair_template=repair_template())
+                        relax_steps=relax_steps, reference_entries=reference_entries, repair_template=repair_template(),
+                        limits=limits)
 
 
 # ---------------------------------------------------------------------------- the loop
@@ -253,12 +255,13 @@ def generate_cif(
     relax_steps: int = DEFAULT_RELAX_STEPS,
     reference_entries: Sequence[ReferenceEntry] = (),
     on_round: Callable[[GenerationRound], None] | None = None,
+    limits: ValidationLimits | None = None,
 ) -> GenerationOutcome:
     """Generate -> validate -> re-prompt for at most `rounds` rounds, stopping at the first valid CIF.
 
     `chat_model` is any LangChain chat model (its `invoke(messages)` is called once per round).
-    Every round is written to `out_dir` before the next starts; `on_round` is called after each.
-    Raises GenerationError for a bad formula or round count and when the model call fails (the
+    Every round is written to `out_dir` before the next starts; `on_round` is called after each;
+    `limits` bound each validation (atoms after expansion, seconds). Raises GenerationError for a bad formula or round count and when the model call fails (the
     rounds done so far stay on disk), CifError for an unknown rule family.
     """
     from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
@@ -285,7 +288,8 @@ def generate_cif(
                                   f"(rounds so far are in {out_dir})") from err
         reply = _reply_text(reply_msg)
         cif = extract_cif(reply)
-        result = _validate(cif, f"{formula} round {number}", validation_rules, fast, relax_steps, reference_entries)
+        result = _validate(cif, f"{formula} round {number}", validation_rules, fast, relax_steps, reference_entries,
+                           limits)
         rnd = GenerationRound(number=number, prompt=prompt_text, reply=reply, cif=cif, result=result,
                               composition_ok=same_composition(formula, result.formula))
         _write_round(out_dir, rnd, {"formula": formula, "method": method, "rules": validation_rules})
@@ -381,11 +385,12 @@ def generate_prototype(
     fast: bool = False,
     relax_steps: int = DEFAULT_RELAX_STEPS,
     reference_entries: Sequence[ReferenceEntry] = (),
+    limits: ValidationLimits | None = None,
 ) -> GenerationOutcome:
     """Offline generation: one round made by `prototype_cif`, validated and written like an LLM round."""
     cif, family, note = prototype_cif(formula, rules)
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = _validate(cif, f"{formula} prototype", family.name, fast, relax_steps, reference_entries)
+    result = _validate(cif, f"{formula} prototype", family.name, fast, relax_steps, reference_entries, limits)
     rnd = GenerationRound(number=1, prompt=f"offline prototype substitution for {formula}", reply=note, cif=cif, result=result,
                           composition_ok=same_composition(formula, result.formula))
     method = "offline prototype substitution"

@@ -243,3 +243,5 @@ def _asks_for_runs(message: str, ex: Extraction) -> bool:
 def is_greeting(message: str) -> bool:
     """True for a bare greeting or thanks."""
     return re.search(GREETING, message.lower()) is not None and len(message.split()) <= 4
+
+

@@ -137,12 +137,12 @@ def begin_turn(ctx: ToolContext, message: str, attachments: list[Path] | None) -
     router's record intent), never on the model's own initiative.
     """
     from assistant.extract import Extraction, extract
-    from tools.domain.fileio import check_regular_file
+    from tools.domain.fileio import check_regular_file, expected_kind
 
     files = [Path(a) for a in attachments or []]
     for f in files:
         try:
-            check_regular_file(f)
+            check_regular_file(f, what=expected_kind(f))
         except MatassistError as err:
             raise MatassistError(f"attachment {err}") from err
     ctx.attachments = files

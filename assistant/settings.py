@@ -16,6 +16,12 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tools.structures.models import (
+    DEFAULT_EXPANDED_ATOMS_LIMIT,
+    DEFAULT_TIME_LIMIT_S,
+    ValidationLimits,
+)
+
 Backend = Literal["auto", "offline", "openai", "openai-compatible"]
 
 
@@ -71,6 +77,14 @@ class Settings(BaseSettings):
         default=15.0, gt=0, description="seconds the Materials Project may stay silent before a question is given up"
     )
 
+    cif_expanded_atoms_limit: int = Field(
+        default=DEFAULT_EXPANDED_ATOMS_LIMIT, ge=1, le=1_000_000,
+        description="most atoms a CIF may expand to under its symmetry operations; larger CIFs are refused unchecked",
+    )
+    cif_time_limit_s: float = Field(
+        default=DEFAULT_TIME_LIMIT_S, gt=0, le=86_400, description="per-file time limit of the CIF checks, seconds"
+    )
+
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, value: Path) -> Path:
@@ -80,6 +94,11 @@ class Settings(BaseSettings):
     def store_url(self) -> str:
         """The experiment store URL, defaulting to SQLite in the data directory."""
         return self.database_url or f"sqlite:///{self.data_dir / 'matassist.db'}"
+
+    @property
+    def cif_limits(self) -> ValidationLimits:
+        """The CIF validator's limits (atoms after expansion, seconds per file) from these settings."""
+        return ValidationLimits(expanded_atoms_limit=self.cif_expanded_atoms_limit, time_limit_s=self.cif_time_limit_s)
 
     def ensure_data_dir(self) -> Path:
         """Create the data directory when needed and return it."""

@@ -9,7 +9,7 @@ into a structure family's prototype with --offline-prototype.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -18,20 +18,37 @@ from cli.common import JsonOpt, emit_json, guarded, out, settings
 from tools.domain.errors import DataFileError, MatassistError
 from tools.structures.models import DEFAULT_RELAX_STEPS
 
+if TYPE_CHECKING:
+    from tools.structures.models import ValidationLimits
+
 RelaxOpt = Annotated[int, typer.Option("--relax-steps", min=0, max=500,
                                        help="FIRE steps of the short relaxation in the physical check (0: none)")]
+MaxAtomsOpt = Annotated[int | None, typer.Option(
+    "--max-atoms", min=1, max=1_000_000,
+    help="most atoms a CIF may expand to under its symmetry operations (counted before expanding; larger CIFs are "
+    "refused); default MATASSIST_CIF_EXPANDED_ATOMS_LIMIT or 5000")]
+TimeLimitOpt = Annotated[float | None, typer.Option(
+    "--time-limit", min=0.001, max=86_400,
+    help="per-file time limit of the checks in seconds; default MATASSIST_CIF_TIME_LIMIT_S or 60")]
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
 
-def _read_bytes(path: Path) -> bytes:
-    """A CIF file's bytes: a regular file under the size limit (a pipe or /dev/zero is refused, never read)."""
-    from assistant.tools.cif import MAX_CIF_BYTES
-    from tools.domain.fileio import read_user_bytes
+def _limits(max_atoms: int | None, time_limit: float | None) -> ValidationLimits:
+    """The validator's limits: the options when given, else the settings."""
+    from tools.structures.models import ValidationLimits
 
-    if not path.exists():
-        raise DataFileError(f"{path}: file not found")
-    return read_user_bytes(path, max_bytes=MAX_CIF_BYTES)
+    base = settings().cif_limits
+    return ValidationLimits(expanded_atoms_limit=base.expanded_atoms_limit if max_atoms is None else max_atoms,
+                            time_limit_s=base.time_limit_s if time_limit is None else time_limit)
+
+
+def _read_cif(path: Path) -> str:
+    """A CIF file as text: only regular files of a sane size (DataFileError otherwise; exit code 2)."""
+    from tools.structures.parsing import read_cif_bytes
+    from tools.structures.validation import decode_cif_bytes
+
+    return decode_cif_bytes(read_cif_bytes(path))
 
 
 def _print_result(result: object, show_prompt: bool) -> None:
@@ -88,27 +105,32 @@ def register(app: typer.Typer) -> None:
         reference: Annotated[Path | None, typer.Option("--reference", help="reference CIF to compare with (StructureMatcher)")] = None,
         fast: Annotated[bool, typer.Option("--fast", help="skip the physical check with the CHGNet universal potential")] = False,
         relax_steps: RelaxOpt = DEFAULT_RELAX_STEPS,
+        max_atoms: MaxAtomsOpt = None,
+        time_limit: TimeLimitOpt = None,
         show_prompt: Annotated[bool, typer.Option("--prompt", help="print the repair prompt in the human output")] = False,
         as_json: JsonOpt = False,
     ) -> None:
         """Check CIFs: parsing, cell, formula, distances, symmetry, charge, Wyckoff sites, family rules.
 
         Unless --fast, also a physical check with the CHGNet potential: energy, forces, pressure and
-        a short relaxation (the first use loads the model, about 10-20 s). Exit code 0 when every
-        file is valid, 1 when any has an error, 2 on usage errors.
+        a short relaxation (the first use loads the model, about 10-20 s). A CIF whose symmetry
+        would expand it beyond --max-atoms is refused before expanding; --time-limit bounds the
+        checks of each file. Only regular files are read (not devices or pipes), up to 20 MB.
+        Exit code 0 when every file is valid, 1 when any has an error, 2 on usage errors.
         """
         from assistant.cif_repair import repair_template
         from tools.structures.models import ValidateCifInput
         from tools.structures.rules import resolve_family
-        from tools.structures.validation import decode_cif_bytes, validate_cifs
+        from tools.structures.validation import validate_cifs
 
-        texts = [(path, decode_cif_bytes(_read_bytes(path))) for path in files]
-        ref_text = decode_cif_bytes(_read_bytes(reference)) if reference is not None else None
+        limits = _limits(max_atoms, time_limit)
+        texts = [(path, _read_cif(path)) for path in files]
+        ref_text = _read_cif(reference) if reference is not None else None
         resolve_family(rules)  # unknown family names fail here, before any file is checked
         results = validate_cifs(
             [ValidateCifInput(cif_text=text, file_name=str(path), rules=rules, physical=not fast) for path, text in texts],
             reference_cif=ref_text, reference_name=None if reference is None else str(reference),
-            relax_steps=relax_steps, repair_template=repair_template(),
+            relax_steps=relax_steps, repair_template=repair_template(), limits=limits,
         )
         if as_json:
             payload = [r.summary() for r in results]
@@ -136,7 +158,9 @@ def register(app: typer.Typer) -> None:
             out.print(f"[bold]{f.name}[/]: {f.title} - {f.space_group_text()}")
             if name:
                 for role, rule in f.roles.items():
-                    out.print(f"  role {role}: {', '.join(rule.elements)} ({rule.description})")
+                    states = "" if rule.oxidation_state is None else (
+                        f"; oxidation state {rule.oxidation_state[0]:+g} to {rule.oxidation_state[1]:+g}")
+                    out.print(f"  role {role}: {', '.join(rule.elements)} ({rule.description}{states})")
                 for number, by_role in f.wyckoff.items():
                     out.print(f"  sites in {number}: " + "; ".join(f"{r} {', '.join(s)}" for r, s in by_role.items()))
                 for fact in f.facts:
@@ -200,7 +224,8 @@ def _generate_app() -> typer.Typer:
         if folder.exists() and (not folder.is_dir() or any(folder.glob("round-*"))):
             raise DataFileError(f"{folder} already holds a generation (round-* files) or is not a folder; choose another --out")
         if offline_prototype:
-            outcome = generate_prototype(formula, out_dir=folder, rules=rules, fast=fast, relax_steps=relax_steps)
+            outcome = generate_prototype(formula, out_dir=folder, rules=rules, fast=fast, relax_steps=relax_steps,
+                                         limits=cfg.cif_limits)
         else:
             if resolve_backend(cfg) == "offline":
                 raise BackendError(
@@ -214,7 +239,8 @@ def _generate_app() -> typer.Typer:
                           f"files in {folder}")
             try:
                 outcome = generate_cif(model, formula, out_dir=folder, rounds=rounds, rules=rules, fast=fast,
-                                       relax_steps=relax_steps, on_round=None if as_json else _print_round)
+                                       relax_steps=relax_steps, on_round=None if as_json else _print_round,
+                                       limits=cfg.cif_limits)
             except GenerationError as exc:  # a client failure: say which server, and what to set
                 cause = exc.__cause__
                 if not isinstance(cause, Exception) or isinstance(cause, MatassistError):

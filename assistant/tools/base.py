@@ -22,7 +22,7 @@ from assistant.settings import Settings
 from tools.domain.constraints import ConstraintSet
 from tools.domain.design_space import DesignSpace, load_design_space
 from tools.domain.errors import MatassistError
-from tools.domain.fileio import check_regular_file
+from tools.domain.fileio import check_regular_file, expected_kind
 
 if TYPE_CHECKING:  # pandas loads with the first tool that reads a record
     from tools.domain.record import ExperimentRecord
@@ -114,7 +114,7 @@ class ToolContext:
         """
         for path in self.attachments:
             if name in {path.name, str(path)}:
-                check_regular_file(path)
+                check_regular_file(path, what=expected_kind(path))
                 return path
         raise MatassistError(f"'{Path(name).name}' is not a file attached in this conversation (attached: {self._attached_names()})")
 

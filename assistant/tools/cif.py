@@ -12,7 +12,6 @@ from assistant.tools.base import ToolContext, ToolOutput, tool_spec
 from tools.domain.errors import MatassistError
 from tools.structures.models import PhysicalCheckResult, ValidateCifInput
 
-MAX_CIF_BYTES = 20 * 1024 * 1024
 _FIELDS = ValidateCifInput.model_fields
 
 
@@ -33,7 +32,7 @@ class ValidateCifToolInput(BaseModel):
 
 def validator_input(ctx: ToolContext, args: ValidateCifToolInput) -> ValidateCifInput:
     """The validator's input: the pasted text, or the text of the attached file named."""
-    from tools.domain.fileio import read_user_bytes
+    from tools.structures.parsing import read_cif_bytes
     from tools.structures.validation import decode_cif_bytes
 
     if args.cif_text is not None:
@@ -41,7 +40,7 @@ def validator_input(ctx: ToolContext, args: ValidateCifToolInput) -> ValidateCif
     if not args.file_name:
         raise MatassistError("give the CIF text, or the name of a .cif file attached in this conversation")
     path = ctx.attached_file(args.file_name)
-    text = decode_cif_bytes(read_user_bytes(path, max_bytes=MAX_CIF_BYTES))
+    text = decode_cif_bytes(read_cif_bytes(path))
     return ValidateCifInput(cif_text=text, file_name=path.name, rules=args.rules, physical=args.physical)
 
 
@@ -50,7 +49,7 @@ def _validate(ctx: ToolContext, tool_args: ValidateCifToolInput) -> ToolOutput:
     from tools.structures.validation import validate_cif
 
     args = validator_input(ctx, tool_args)
-    result = validate_cif(args, repair_template=repair_template())
+    result = validate_cif(args, repair_template=repair_template(), limits=ctx.settings.cif_limits)
     verdict = "sound: no errors" if result.valid else "NOT sound"
     sg = result.spacegroup
     lines = [

@@ -52,7 +52,31 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 
 # -- reading ----------------------------------------------------------------------------
-def check_regular_file(path: str | Path, max_bytes: int = MAX_INPUT_BYTES) -> int:
+_FILE_KINDS = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _require_regular(p: Path, mode: int, size: int, max_bytes: int, what: str) -> None:
+    """DataFileError unless the stat result is a regular file of at most `max_bytes`."""
+    if stat.S_ISDIR(mode):
+        raise DataFileError(f"{p}: is a folder, not {what}")
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a file")
+        raise DataFileError(f"{p}: not a regular file ({kind}); give the path of {what}")
+    if size > max_bytes:
+        raise DataFileError(f"{p}: {size:,} bytes, more than the {max_bytes:,}-byte limit for {what} ({_size_text(max_bytes)}); split it")
+
+
+_KIND_BY_SUFFIX = {".cif": "a CIF file", ".csv": "a CSV file", ".yaml": "a YAML file", ".yml": "a YAML file",
+                   ".pdf": "a PDF file", ".md": "a Markdown file", ".txt": "a text file"}
+
+
+def expected_kind(path: str | Path) -> str:
+    """What a file of this name should be, for messages: 'a CIF file', 'a CSV file', ... or 'a file'."""
+    return _KIND_BY_SUFFIX.get(Path(path).suffix.lower(), "a file")
+
+
+def check_regular_file(path: str | Path, max_bytes: int = MAX_INPUT_BYTES, what: str = "a file") -> int:
     """Size of `path` in bytes; DataFileError unless it is a regular file of at most `max_bytes`.
 
     Only regular files are read: a named pipe would block the reader forever and a device such
@@ -62,19 +86,14 @@ def check_regular_file(path: str | Path, max_bytes: int = MAX_INPUT_BYTES) -> in
     try:
         info = os.stat(p)
     except FileNotFoundError as err:
-        raise DataFileError(f"{p}: no such file") from err
+        raise DataFileError(f"{p}: not found (no such file)") from err
     except OSError as err:
         raise DataFileError(f"{p}: cannot be read ({err.strerror or err})") from err
-    if stat.S_ISDIR(info.st_mode):
-        raise DataFileError(f"{p}: is a folder, not a file")
-    if not stat.S_ISREG(info.st_mode):
-        raise DataFileError(f"{p}: not a regular file (a named pipe, device or socket); save the data to a file and use that")
-    if info.st_size > max_bytes:
-        raise DataFileError(f"{p}: larger than {_size_text(max_bytes)} ({_size_text(info.st_size)}); split it")
+    _require_regular(p, info.st_mode, info.st_size, max_bytes, what)
     return info.st_size
 
 
-def read_user_bytes(path: str | Path, max_bytes: int = MAX_INPUT_BYTES) -> bytes:
+def read_user_bytes(path: str | Path, max_bytes: int = MAX_INPUT_BYTES, what: str = "a file") -> bytes:
     """The bytes of a user's file: a regular file of at most `max_bytes`, else DataFileError.
 
     The file is opened without blocking and checked again on the open descriptor, so a path
@@ -82,17 +101,17 @@ def read_user_bytes(path: str | Path, max_bytes: int = MAX_INPUT_BYTES) -> bytes
     are read even when the file grows meanwhile.
     """
     p = Path(path)
-    check_regular_file(p, max_bytes)
+    check_regular_file(p, max_bytes, what)
     try:
         fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as err:
         raise DataFileError(f"{p}: cannot be read ({err.strerror or err})") from err
     with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-            raise DataFileError(f"{p}: not a regular file (a named pipe, device or socket); save the data to a file and use that")
+        opened = os.fstat(fh.fileno())
+        _require_regular(p, opened.st_mode, opened.st_size, max_bytes, what)
         data = fh.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise DataFileError(f"{p}: larger than {_size_text(max_bytes)}; split it")
+        raise DataFileError(f"{p}: more than the {max_bytes:,}-byte limit for {what} ({_size_text(max_bytes)}); split it")
     return data
 
 

@@ -21,11 +21,13 @@ from tools.structures.models import (
     SiteReport,
     SpaceGroupReport,
     SymmetryTolerances,
+    ValidationLimits,
 )
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
 
+    from tools.structures.oxidation import DeclaredOxidation
     from tools.structures.rules import FamilyRules
 
 Image = tuple[int, int, int]
@@ -62,9 +64,12 @@ class ParsedCif:
     """A CIF read into a structure: its first data block and the first structure built from it."""
 
     structure: Structure
+    """The atoms as elements: declared oxidation states are taken off and kept in `oxidation`."""
     block: dict[str, Any]
     formula: str
     """Readable formula of the atoms (tools.structures.chemistry.formula_per_unit)."""
+    oxidation: DeclaredOxidation | None = None
+    """Oxidation states the CIF declares for every atom type, or None (none, or only some, declared)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,7 @@ class CheckSettings:
     reference: Structure | None = None
     reference_name: str | None = None
     tolerances: SymmetryTolerances = field(default_factory=SymmetryTolerances)
+    limits: ValidationLimits = field(default_factory=ValidationLimits)
 
 
 @dataclass
@@ -98,6 +104,9 @@ class Analysis:
     dataset_symprec: float | None = None
     site_members: dict[int, list[int]] = field(default_factory=dict)
     """Symmetry-distinct sites: representative site index -> indices of its orbit, in the order of the site reports."""
+    oxidation_states: dict[str, float] = field(default_factory=dict)
+    """Average oxidation state of each element as the charge check found it (declared, or a balancing assignment)."""
+    oxidation_source: Literal["declared", "inferred"] | None = None
 
 
 @dataclass(frozen=True)
@@ -132,9 +141,9 @@ class CheckContext:
         """Element symbol and occupancy of each species on a site, as pymatgen read them."""
         return [(sp.symbol, occ) for sp, occ in self.structure[index].species.items()]
 
-    def species_labels(self) -> set[str]:
-        """The composition's species as pymatgen labels them (Li, or Li+ when the CIF gives oxidation states)."""
-        return {str(e) for e in self.structure.composition.elements}
+    def elements(self) -> set[str]:
+        """The element symbols present."""
+        return {sp.symbol for sp in self.structure.composition.elements}
 
     def element_amounts(self) -> dict[str, float]:
         """Amount of each element in the cell (species of one element summed)."""

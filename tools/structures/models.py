@@ -24,6 +24,12 @@ on two shared cores (benchmarks/bench_cif.py); raise it (relax_steps, --relax-st
 # Stable check codes: priority (lower = more important in a repair prompt) and meaning.
 CHECK_CODES: dict[str, tuple[int, str]] = {
     "PARSE_ERROR": (0, "the text could not be read as a CIF"),
+    "EXPANSION_TOO_LARGE": (0, "the symmetry operations would expand the CIF beyond the atom limit; it was not expanded"),
+    "TIME_LIMIT": (0, "the checks stopped at the per-file time limit; the later ones did not run"),
+    "SYMMETRY_OPERATION_INVALID": (0, "a symmetry operation cannot be read, is not a symmetry, or the set is not a group"),
+    "UNKNOWN_ELEMENT": (0, "an atom type is not a chemical element"),
+    "SPACEGROUP_NUMBER_INVALID": (1, "the declared space-group number is not a number from 1 to 230"),
+    "LABEL_DUPLICATE": (1, "atom-site labels repeat (an error where they must name one site each)"),
     "PARSE_NO_STRUCTURE": (1, "the CIF holds no structure that can be built"),
     "OCCUPANCY_ABOVE_ONE": (2, "a site's total occupancy exceeds 1"),
     "CELL_INVALID": (3, "the cell has zero or near-zero volume or thickness"),
@@ -31,7 +37,9 @@ CHECK_CODES: dict[str, tuple[int, str]] = {
     "ATOMS_OVERLAP": (5, "atoms closer than 0.5 angstrom"),
     "FORMULA_MISMATCH": (6, "declared formula differs from the atoms"),
     "RULE_COMPOSITION": (7, "composition does not fit the requested structure family"),
-    "CHARGE_IMBALANCE": (8, "no usual oxidation states balance the charge"),
+    "CHARGE_IMBALANCE": (8, "no usual oxidation states balance the charge (or the declared ones do not sum to zero)"),
+    "CHARGE_UNUSUAL_STATE": (9, "the charge balances only with an oxidation state unusual for its element, or one is declared"),
+    "RULE_OXIDATION_STATE": (10, "a role's oxidation state is outside the structure family's range"),
     "RULE_SPACEGROUP": (10, "space group is not one the structure family is known in"),
     "SPACEGROUP_MISMATCH": (11, "declared space group differs from the symmetry of the atoms"),
     "RULE_WYCKOFF": (12, "an element sits on a Wyckoff site its role may not occupy"),
@@ -63,7 +71,8 @@ CHECK_CODES: dict[str, tuple[int, str]] = {
     "SPACEGROUP_OK": (55, "declared space group matches the atoms"),
     "SPACEGROUP_P1": (56, "written in P1; the atoms have higher symmetry"),
     "SPACEGROUP_NOT_DECLARED": (57, "no space group declared"),
-    "CHARGE_BALANCED": (58, "usual oxidation states balance the charge"),
+    "CHARGE_BALANCED": (58, "usual oxidation states (or the declared ones) balance the charge"),
+    "OXIDATION_STATES_PARTIAL": (58, "the CIF declares oxidation states for some atom types only; they were not used"),
     "CHARGE_NOT_APPLICABLE": (59, "no anions, or elements without oxidation-state data"),
     "RULES_APPLIED": (60, "which structure family the structure was checked against"),
     "RULES_NONE": (61, "no structure family fits"),
@@ -222,6 +231,30 @@ class ValidateCifInput(BaseModel):
         default=True,
         description="also run the physical check with the CHGNet universal potential (energy, forces, pressure, a short "
         "relaxation; seconds, plus a one-off model load); false for the geometric checks only",
+    )
+
+
+DEFAULT_EXPANDED_ATOMS_LIMIT = 5000
+"""Most atoms a CIF may expand to under its symmetry operations: pymatgen's expansion grows with the square of
+the atom count (about 12 s for 5,000 atoms on one shared core), and a few kilobytes of CIF can ask for 48,000."""
+
+DEFAULT_TIME_LIMIT_S = 60.0
+"""Per-file time limit of the geometric checks, seconds."""
+
+
+class ValidationLimits(BaseModel):
+    """How much work one CIF may cause: atoms after the symmetry expansion, and seconds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    expanded_atoms_limit: int = Field(
+        default=DEFAULT_EXPANDED_ATOMS_LIMIT, ge=1, le=1_000_000,
+        description="most atoms the asymmetric unit may expand to (counted before expanding); larger CIFs are refused",
+    )
+    time_limit_s: float = Field(
+        default=DEFAULT_TIME_LIMIT_S, gt=0, le=86_400,
+        description="per-file time limit of the checks, seconds; checked before each check (a check that started "
+        "finishes first), the remaining ones are reported as not run",
     )
 
 

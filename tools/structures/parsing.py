@@ -1,92 +1,76 @@
-"""Reading a CIF: text sanity checks, pymatgen's parser with its warnings turned into checks, the declared space group.
+"""Reading a CIF: the file, text sanity checks, the block screened, pymatgen's parser with its warnings as checks.
 
-Nothing here raises on a bad CIF: unreadable text, binary data, a block without atoms and the
+Nothing here raises on a bad CIF: unreadable text, binary data, a block without atoms, broken
+symmetry operations, a structure too large to expand, atom types that are not elements and the
 problems pymatgen reports while reading all become findings (PARSE_*, PARSER_WARNING,
-OCCUPANCY_ABOVE_ONE, CELL_INVALID, SPACEGROUP_*). `read_structure` is for reference structures
-and raises CifError instead. pymatgen is imported lazily.
+OCCUPANCY_ABOVE_ONE, CELL_INVALID, SPACEGROUP_*, SYMMETRY_OPERATION_INVALID, EXPANSION_TOO_LARGE,
+UNKNOWN_ELEMENT). Declared oxidation states are taken off the structure and kept beside it
+(tools/structures/oxidation.py). `read_structure` is for reference structures and raises CifError
+instead; `read_cif_bytes` reads a CIF file and raises DataFileError for anything that is not a
+regular file of a sane size. pymatgen is imported lazily.
 """
 
 from __future__ import annotations
 
-import re
+import stat
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tools.domain.errors import CifError
+from tools.domain.fileio import read_user_bytes
 from tools.structures.chemistry import formula_per_unit
+from tools.structures.cifblock import (
+    block_value,
+    cif_number,
+    pymatgen_space_group,
+    space_group_symbol,
+)
 from tools.structures.context import Findings, ParsedCif
+from tools.structures.models import ValidationLimits
+from tools.structures.oxidation import take_declared_states
+from tools.structures.screening import screen_block
 from tools.structures.spacegroups import space_group_number
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
 
-_MAX_TEXT_CHARS = 20_000_000
+MAX_CIF_BYTES = 20_000_000
+"""Largest CIF read, in bytes (and characters of text); real CIFs are kilobytes, rarely a few megabytes."""
+
+_FILE_KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+               (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"))
 
 
-def block_value(block: dict[str, Any], *keys: str) -> Any:
-    """The first of the tags (lower case) the block gives a value for; None when none does (? and . are no value)."""
-    lower = {k.lower(): v for k, v in block.items()}
-    for key in keys:
-        if key in lower:
-            value = lower[key]
-            if isinstance(value, list):
-                value = value[0] if value else None
-            if value not in (None, "?", "."):
-                return value
-    return None
+def read_cif_bytes(path: str | Path, max_bytes: int = MAX_CIF_BYTES) -> bytes:
+    """The bytes of a CIF file; DataFileError unless it is a readable regular file of at most `max_bytes`.
 
-
-def block_list(block: dict[str, Any], key: str) -> list[str] | None:
-    """The values of a looped tag (lower case) as a list; None when the block lacks it."""
-    lower = {k.lower(): v for k, v in block.items()}
-    value = lower.get(key)
-    if value is None:
-        return None
-    return value if isinstance(value, list) else [value]
-
-
-_SPACE_GROUP_KEEPALIVE: dict[str, Any] = {}
-
-
-def _keep_space_group_alive(symbol: str | None) -> None:
-    """Hold pymatgen's SpaceGroup for a symbol so its weak cache keeps it between CIFs.
-
-    pymatgen expands a symbol into operations through a weakly cached SpaceGroup whose set of
-    operations costs about a second for cubic groups; without a strong reference that cost
-    is paid again for every CIF that gives a symbol instead of operations.
+    Devices (/dev/zero), named pipes and sockets are refused before they are opened, so reading
+    never blocks or runs out of memory (tools.domain.fileio.read_user_bytes).
     """
-    if not symbol:
-        return
-    from pymatgen.symmetry.groups import SYMM_DATA, SpaceGroup
-
-    key = re.sub(r"[\s_]", "", symbol.strip().strip("'\""))
-    if key in _SPACE_GROUP_KEEPALIVE:
-        return
-    encoding = {re.sub(r"[\s_]", "", k): k for k in SYMM_DATA["space_group_encoding"]}
-    name = encoding.get(key)
-    if name is None:
-        return  # pymatgen takes its slower fallbacks (or P1); parse_cif() reports what happens
-    try:
-        _SPACE_GROUP_KEEPALIVE[key] = SpaceGroup(name)
-    except ValueError:
-        _SPACE_GROUP_KEEPALIVE[key] = None  # pymatgen will fail the same way and say so while parsing
+    return read_user_bytes(path, max_bytes, what="a CIF file")
 
 
-def parse_cif(text: str, findings: Findings) -> ParsedCif | None:
-    """Read CIF text into its first structure, adding what went wrong to `findings`; None when no structure."""
-    if len(text) > _MAX_TEXT_CHARS:
-        findings.add("PARSE_ERROR", "error", f"the file is {len(text):,} characters long; CIFs above {_MAX_TEXT_CHARS:,} are not read")
-        return None
+def _text_problem(text: str) -> str | None:
+    """Why the text cannot be a CIF (too long, empty, binary, no data_ block), or None."""
+    if len(text) > MAX_CIF_BYTES:
+        return f"the file is {len(text):,} characters long; CIFs above {MAX_CIF_BYTES:,} are not read"
     if not text.strip():
-        findings.add("PARSE_ERROR", "error", "the file is empty")
-        return None
+        return "the file is empty"
     sample = text[:20000]
     odd = sum(1 for ch in sample if (ord(ch) < 32 and ch not in "\t\n\r\f\v") or ch == "\ufffd" or 127 <= ord(ch) < 160)
     if "\x00" in sample or odd > 0.05 * len(sample):
-        findings.add("PARSE_ERROR", "error", "the file is not text (binary data); a CIF is a plain-text file")
-        return None
+        return "the file is not text (binary data); a CIF is a plain-text file"
     if "data_" not in text.lower():
-        findings.add("PARSE_ERROR", "error", "no 'data_' block: this is not a CIF")
+        return "no 'data_' block: this is not a CIF"
+    return None
+
+
+def parse_cif(text: str, findings: Findings, limits: ValidationLimits | None = None) -> ParsedCif | None:
+    """Read CIF text into its first structure, adding what went wrong to `findings`; None when no structure."""
+    problem = _text_problem(text)
+    if problem is not None:
+        findings.add("PARSE_ERROR", "error", problem)
         return None
     from pymatgen.io.cif import CifParser
 
@@ -102,10 +86,12 @@ def parse_cif(text: str, findings: Findings) -> ParsedCif | None:
         block = next(iter(blocks.values())) if blocks else {}
         findings.declared_formula = block_value(block, "_chemical_formula_sum", "_chemical_formula_structural")
         _space_group_declared(block, findings)
+        if not screen_block(block, findings, limits or ValidationLimits()):
+            return None
         structures: list[Structure] = []
         failure: str | None = None
         try:
-            _keep_space_group_alive(block_value(block, "_symmetry_space_group_name_h-m", "_space_group_name_h-m_alt"))
+            pymatgen_space_group(space_group_symbol(block))  # held, so pymatgen's weak cache keeps it between CIFs
             structures = parser.parse_structures(primitive=False, on_error="ignore", check_occu=True)
         except Exception as exc:  # "Invalid CIF file with no structures!" and lower-level errors
             failure = f"{type(exc).__name__}: {exc}"
@@ -126,21 +112,33 @@ def parse_cif(text: str, findings: Findings) -> ParsedCif | None:
     if len(structure) == 0:
         findings.add("PARSE_NO_STRUCTURE", "error", "the CIF defines no atoms")
         return None
-    return ParsedCif(structure=structure, block=block, formula=formula_per_unit(structure.composition))
+    if not _all_elements(structure, findings):
+        return None
+    oxidation, ignored = take_declared_states(structure, block)
+    if ignored is not None:
+        findings.add("OXIDATION_STATES_IGNORED", "info", ignored)
+    return ParsedCif(structure=structure, block=block, formula=formula_per_unit(structure.composition), oxidation=oxidation)
+
+
+def _all_elements(structure: Structure, findings: Findings) -> bool:
+    """Whether every species is a chemical element (pymatgen reads unknown symbols such as Xx as dummy species)."""
+    from pymatgen.core import Element
+
+    unknown: dict[str, list[str]] = {}
+    for site in structure:
+        for sp in site.species:
+            if not Element.is_valid_symbol(str(getattr(sp, "symbol", ""))):
+                unknown.setdefault(str(sp.symbol), []).append(str(site.label))
+    for symbol, labels in unknown.items():
+        sites = ", ".join(sorted(set(labels))[:4])
+        findings.add("UNKNOWN_ELEMENT", "error", f"the atom type '{symbol}' (site {sites}) is not a chemical element; "
+                     "use an element symbol, optionally with its charge (Co, Co3+)")
+    return not unknown
 
 
 def _space_group_declared(block: dict[str, Any], findings: Findings) -> None:
-    symbol = block_value(block, "_space_group_name_h-m_alt", "_symmetry_space_group_name_h-m",
-                         "_space_group_name_h-m", "_symmetry_space_group_name_h-m_alt")
-    number_text = block_value(block, "_space_group_it_number", "_symmetry_int_tables_number")
-    number: int | None = None
-    if number_text is not None:
-        try:
-            number = int(float(str(number_text)))
-        except ValueError:
-            number = None
-        if number is not None and not 1 <= number <= 230:
-            number = None
+    symbol = space_group_symbol(block)
+    number = _space_group_number_declared(block, findings)
     from_symbol = space_group_number(str(symbol)) if symbol else None
     if symbol and from_symbol is None:
         findings.add("SPACEGROUP_UNKNOWN", "warning", f"the declared space group '{symbol}' is not a Hermann-Mauguin symbol we recognise")
@@ -149,6 +147,19 @@ def _space_group_declared(block: dict[str, Any], findings: Findings) -> None:
                      f"the declared symbol '{symbol}' is group {from_symbol} but the declared number is {number}")
     findings.spacegroup.declared = str(symbol).strip() if symbol else (str(number) if number is not None else None)
     findings.spacegroup.declared_number = from_symbol if from_symbol is not None else number
+
+
+def _space_group_number_declared(block: dict[str, Any], findings: Findings) -> int | None:
+    """The declared ITA number; a SPACEGROUP_NUMBER_INVALID error when it is not a whole number from 1 to 230."""
+    text = block_value(block, "_space_group_it_number", "_symmetry_int_tables_number")
+    if text is None:
+        return None
+    value = cif_number(text)
+    if value is not None and value.is_integer() and 1 <= value <= 230:
+        return int(value)
+    findings.add("SPACEGROUP_NUMBER_INVALID", "error", f"the declared space-group number '{text}' is not a space group "
+                 "(a whole number from 1 to 230); give the right number or remove it")
+    return None
 
 
 def _parser_messages(messages: list[str], findings: Findings, built: bool) -> None:
@@ -173,6 +184,8 @@ def _parser_messages(messages: list[str], findings: Findings, built: bool) -> No
         elif "below threshold" in low:
             findings.add("CELL_INVALID", "error", f"the cell has (near) zero thickness or volume ({reason})")
         elif "defaulting to p1" in low:
+            if findings.has("SPACEGROUP_NUMBER_INVALID"):
+                continue  # the invalid number is the reason; reported once
             if findings.spacegroup.declared is not None:
                 findings.add("SPACEGROUP_UNREADABLE", "error",
                              f"the CIF gives no symmetry operations and pymatgen cannot expand the declared space group "
@@ -201,4 +214,6 @@ def read_structure(cif: str, name: str = "structure") -> Structure:
             raise CifError(f"{name}: not a readable CIF ({type(exc).__name__}: {exc})") from exc
     if not structures or len(structures[0]) == 0:
         raise CifError(f"{name}: the CIF holds no structure")
-    return structures[0]
+    structure = structures[0]
+    structure.remove_oxidation_states()  # compared by element, like the structures checked
+    return structure

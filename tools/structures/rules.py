@@ -61,6 +61,9 @@ class RoleRule(BaseModel):
         description="lowest and highest amount per formula unit (atoms), after scaling the anchor role to its amount"
     )
     description: str = Field(default="", description="what the role is, in words")
+    oxidation_state: tuple[float, float] | None = Field(
+        default=None, description="lowest and highest average oxidation state of the role in this family; None: any"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> RoleRule:
@@ -70,6 +73,8 @@ class RoleRule(BaseModel):
         lo, hi = self.amount
         if not (0 <= lo <= hi):
             raise ValueError(f"amount must be [low, high] with 0 <= low <= high, got {list(self.amount)}")
+        if self.oxidation_state is not None and self.oxidation_state[0] > self.oxidation_state[1]:
+            raise ValueError(f"oxidation_state must be [low, high], got {list(self.oxidation_state)}")
         return self
 
 

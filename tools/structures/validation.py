@@ -8,7 +8,11 @@ reference structure, a repair template with unknown placeholders). pymatgen and 
 imported lazily, and the warnings they emit while reading a CIF are captured and reported as checks.
 
 This module runs the checks in the order `CHECKS` lists them (tools/structures/checks/, each a
-function of one CheckContext) and assembles the result. With `physical=True` the structure also
+function of one CheckContext) and assembles the result. `ValidationLimits` bound the work one CIF
+may cause: the atoms its symmetry operations would generate are counted before pymatgen expands
+them (tools/structures/screening.py; EXPANSION_TOO_LARGE above the limit), and the per-file time
+limit is checked before each check (TIME_LIMIT names those not run; a check that started
+finishes first, which the atom limit keeps to seconds). With `physical=True` the structure also
 goes through the physical check with the CHGNet universal potential (tools/structures/physics.py,
 loaded lazily); `validate_cifs` batches those checks.
 
@@ -18,6 +22,7 @@ Wyckoff sites are reported in the conventional standard setting that spglib stan
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,6 +47,7 @@ from tools.structures.models import (
     SpaceGroupReport,
     SymmetryTolerances,
     ValidateCifInput,
+    ValidationLimits,
 )
 from tools.structures.parsing import parse_cif, read_structure
 from tools.structures.repair import render_repair_prompt
@@ -88,33 +94,49 @@ class _GeometricRun:
             return "no structure could be built from the CIF"
         if "CELL_INVALID" in errors:
             return "the cell is invalid"
+        if "TIME_LIMIT" in errors:
+            return "the per-file time limit was reached"
         if "ATOMS_OVERLAP" in errors:
             # A potential only reports enormous forces for atoms 0.5 A apart: fix the overlap first.
             return "atoms overlap (closer than 0.5 A); fix them first"
         return self.context.structure
 
 
-def _run_checks(ctx: CheckContext) -> None:
-    """The cell check, then every check of CHECKS, each guarded so that a failure is reported, not raised."""
-    if not check_cell(ctx):
-        return
-    for name, check in CHECKS:
+def _run_checks(ctx: CheckContext, started: float) -> None:
+    """The cell check, then every check of CHECKS, each guarded so that a failure is reported, not raised.
+
+    Before each check the per-file time limit (counted from `started`, time.monotonic) is checked;
+    when it has passed, one TIME_LIMIT error names the checks that did not run.
+    """
+    names = ["cell", *(name for name, _check in CHECKS)]
+    checks: list[Callable[[CheckContext], object]] = [check_cell, *(check for _name, check in CHECKS)]
+    for i, (name, check) in enumerate(zip(names, checks, strict=True)):
+        elapsed = time.monotonic() - started
+        limit = ctx.settings.limits.time_limit_s
+        if elapsed > limit:
+            ctx.add("TIME_LIMIT", "error", f"stopped after {elapsed:.1f} s, over the per-file time limit of {limit:g} s "
+                    f"(time_limit_s, --time-limit); not run: the {', '.join(names[i:])} check(s)")
+            return
         try:
-            check(ctx)
+            keep_going = check(ctx) is not False
         except Exception as exc:  # every failure is reported as a CHECK_FAILED error, not swallowed
             ctx.add("CHECK_FAILED", "error", f"the {name} check could not run: {type(exc).__name__}: {exc}")
+            keep_going = name != "cell"
+        if not keep_going:
+            return  # without a cell that can hold a crystal nothing else can be checked
 
 
 def _geometric_run(cif_text: str, settings: CheckSettings) -> _GeometricRun:
     tolerances = settings.tolerances
     run = _GeometricRun(Findings(SpaceGroupReport(symprec=tolerances.symprec, loose_symprec=tolerances.loose_symprec)))
+    started = time.monotonic()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            parsed = parse_cif(cif_text, run.findings)
+            parsed = parse_cif(cif_text, run.findings, settings.limits)
             if parsed is not None:
                 run.context = CheckContext(parsed=parsed, settings=settings, findings=run.findings)
-                _run_checks(run.context)
+                _run_checks(run.context, started)
         except Exception as exc:  # the last line of defence: the validator reports, it does not crash
             run.findings.add("CHECK_FAILED", "error", f"the validator stopped: {type(exc).__name__}: {exc}")
     _absorb_library_warnings(run.findings, list(caught))
@@ -167,6 +189,7 @@ def validate_cif(
     reference_entries: Sequence[ReferenceEntry] = (),
     repair_template: str | None = None,
     tolerances: SymmetryTolerances | None = None,
+    limits: ValidationLimits | None = None,
 ) -> CifValidationResult:
     """Run every check on one CIF; bad CIFs come back as error checks, never as exceptions.
 
@@ -174,7 +197,8 @@ def validate_cif(
     family, an unreadable reference, relax_steps out of range, a repair template with unknown placeholders.
     """
     return validate_cifs([inp], reference_cif=reference_cif, reference_name=reference_name, relax_steps=relax_steps,
-                         reference_entries=reference_entries, repair_template=repair_template, tolerances=tolerances)[0]
+                         reference_entries=reference_entries, repair_template=repair_template, tolerances=tolerances,
+                         limits=limits)[0]
 
 
 def validate_cifs(
@@ -186,6 +210,7 @@ def validate_cifs(
     reference_entries: Sequence[ReferenceEntry] = (),
     repair_template: str | None = None,
     tolerances: SymmetryTolerances | None = None,
+    limits: ValidationLimits | None = None,
 ) -> list[CifValidationResult]:
     """Validate several CIFs; the physical checks of those with `physical=True` run together in batches.
 
@@ -194,16 +219,19 @@ def validate_cifs(
     `reference_entries` (Materials Project GGA/GGA+U energies of the chemical system) allow its
     energy-above-hull estimate. `repair_template` is the text of the repair prompt template
     (prompts/cif_repair.md, placeholders tools.structures.repair.REPAIR_TEMPLATE_VARIABLES);
-    without it no repair prompt is written. Raises CifError for a bad request before any work.
+    without it no repair prompt is written. `limits` bound the atoms a CIF may expand to and the
+    seconds its checks may take (ValidationLimits defaults when None). Raises CifError for a bad
+    request before any work.
     """
     if not 0 <= relax_steps <= MAX_RELAX_STEPS:
         raise CifError(f"relax_steps must be between 0 and {MAX_RELAX_STEPS}, got {relax_steps}")
     families = [resolve_family(inp.rules) for inp in inputs]
     reference = read_structure(reference_cif, reference_name or "reference") if reference_cif is not None else None
     tolerances = tolerances if tolerances is not None else SymmetryTolerances()
+    limits = limits if limits is not None else ValidationLimits()
     runs = [
         _geometric_run(inp.cif_text, CheckSettings(rules=inp.rules, explicit_family=family, reference=reference,
-                                                   reference_name=reference_name, tolerances=tolerances))
+                                                   reference_name=reference_name, tolerances=tolerances, limits=limits))
         for inp, family in zip(inputs, families, strict=True)
     ]
     wanted = [i for i, inp in enumerate(inputs) if inp.physical]
@@ -256,11 +284,12 @@ def validate_cif_text(
     relax_steps: int = DEFAULT_RELAX_STEPS,
     reference_entries: Sequence[ReferenceEntry] = (),
     repair_template: str | None = None,
+    limits: ValidationLimits | None = None,
 ) -> CifValidationResult:
     """Convenience wrapper around `validate_cif` for CIF text; skips the physical check unless `fast=False`."""
     return validate_cif(ValidateCifInput(cif_text=cif, file_name=source, rules=rules, physical=not fast),
                         reference_cif=reference_cif, reference_name=reference_name, relax_steps=relax_steps,
-                        reference_entries=reference_entries, repair_template=repair_template)
+                        reference_entries=reference_entries, repair_template=repair_template, limits=limits)
 
 
 def decode_cif_bytes(data: bytes) -> str:

@@ -39,7 +39,7 @@ def check_distances(ctx: CheckContext) -> None:
     n = len(s)
     an.occupancy = [float(sum(occ for _, occ in ctx.site_species(i))) for i in range(n)]
     an.majority = [max(ctx.site_species(i), key=lambda kv: kv[1])[0] for i in range(n)]
-    an.anions = anions_among(ctx.species_labels())
+    an.anions = anions_among(ctx.elements())
     radius = _search_radius(ctx)
     if radius is None:
         return

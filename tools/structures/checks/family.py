@@ -18,6 +18,9 @@ from tools.structures.spacegroups import sg_text, space_group_symbol
 if TYPE_CHECKING:
     from tools.structures.rules import FamilyRules
 
+_STATE_SLACK = 0.05
+"""Oxidation states are compared with this slack (rounded occupancies)."""
+
 
 def check_family_rules(ctx: CheckContext) -> None:
     """The structure family (named, or picked by composition and space group) and each of its rules."""
@@ -60,9 +63,10 @@ def check_family_rules(ctx: CheckContext) -> None:
     violations += _wyckoff_rules(ctx, family, sg_number, sev)
     violations += _coordination_rules(ctx, family, roles_by_site, sev)
     violations += _connectivity_rules(ctx, family, roles_by_site)
+    violations += _oxidation_rules(ctx, family, sev)
     if violations == 0 and not findings.has("RULE_COMPOSITION"):
-        ctx.add("RULES_OK", "info", f"consistent with {family.title}: space group, Wyckoff sites, coordination and "
-                "polyhedron sharing")
+        ctx.add("RULES_OK", "info", f"consistent with {family.title}: space group, Wyckoff sites, coordination, "
+                "polyhedron sharing and oxidation states")
 
 
 def _site_roles(ctx: CheckContext, family: FamilyRules) -> dict[int, set[str]]:
@@ -155,4 +159,27 @@ def _connectivity_rules(ctx: CheckContext, family: FamilyRules, roles_by_site: d
             count += 1
             ctx.add("RULE_CONNECTIVITY", "warning", f"{pair} polyhedra never share {' or '.join(rule.share)}s "
                     f"({rule.note})")
+    return count
+
+
+def _oxidation_rules(ctx: CheckContext, family: FamilyRules, sev: Severity) -> int:
+    """Each role's average oxidation state (declared, or the charge check's assignment) against the family's range."""
+    states = ctx.analysis.oxidation_states
+    if not states:
+        return 0  # the charge check found no states (imbalanced, or not applicable)
+    how = "declared in the CIF" if ctx.analysis.oxidation_source == "declared" else "from the charge balance"
+    amounts = ctx.element_amounts()
+    count = 0
+    for role, rule in family.roles.items():
+        present = [el for el in rule.elements if el in states and amounts.get(el, 0) > 0]
+        if rule.oxidation_state is None or not present:
+            continue
+        total = sum(amounts[el] for el in present)
+        average = sum(states[el] * amounts[el] for el in present) / total
+        lo, hi = rule.oxidation_state
+        if not lo - _STATE_SLACK <= average <= hi + _STATE_SLACK:
+            count += 1
+            want = f"{lo:+g}" if lo == hi else f"{lo:+g} to {hi:+g}"
+            ctx.add("RULE_OXIDATION_STATE", sev, f"role {role} ({'/'.join(present)}) has oxidation state {average:+.3g} "
+                    f"({how}); in {family.title} it is {want}")
     return count

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from tools.structures.chemistry import is_integral
+from tools.structures.cifblock import block_list, block_value
 from tools.structures.context import CheckContext
-from tools.structures.parsing import block_list, block_value
 
 
 def check_formula(ctx: CheckContext) -> None:
