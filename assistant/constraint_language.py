@@ -380,7 +380,7 @@ def _categories(text: str, space: DesignSpace, reading: ConstraintReading) -> st
     if "atmosphere" in names:
         for value, alias in (("air", r"air|공기"), ("O2", r"o2|oxygen|산소")):
             pattern = (rf"\b{neg}\s+(?:in\s+|under\s+|using\s+|with\s+)?(?:{alias})(?![a-z0-9])|"
-                       rf"(?<![a-z0-9])(?:{alias})(?:\s+atmosphere)?{_EXCLUDED_AFTER}|(?:{alias})\s*(?:분위기)?\s*(?:은|는)?\s*{_KR_NEGATION}")
+                       rf"(?<![a-z0-9])(?:{alias})(?:\s+atmosphere)?{_EXCLUDED_AFTER}|(?:{alias})\s*(?:분위기)?\s*(?:은|는|도)?\s*{_KR_NEGATION}")
             m = re.search(pattern, text)
             if m:
                 reading.constraints.append(choice("atmosphere", excluded=[value]))
@@ -393,7 +393,7 @@ def _categories(text: str, space: DesignSpace, reading: ConstraintReading) -> st
     if "li_source" in names:
         for value, alias in (("LiOH", r"lioh|lithium\s+hydroxide"), ("Li2CO3", r"li2co3|lithium\s+carbonate")):
             m = re.search(rf"\b{neg}\s+(?:using\s+|with\s+)?(?:{alias})(?![a-z0-9])|(?<![a-z0-9])(?:{alias}){_EXCLUDED_AFTER}|"
-                          rf"(?:{alias})\s*(?:은|는)?\s*{_KR_NEGATION}", text)
+                          rf"(?:{alias})\s*(?:은|는|도)?\s*{_KR_NEGATION}", text)
             if m:
                 reading.constraints.append(choice("li_source", excluded=[value]))
                 text = _blank(text, m.start(), m.end())
@@ -438,7 +438,7 @@ def _coating_choices(text: str, reading: ConstraintReading) -> str:
         said = m.group(0)
         values = [v for v, alias in _COATING_ELEMENTS.items() if re.search(alias, said.replace("coat", " "))]
         before = re.search(rf"\b{_NEGATION}\s*$", text[: m.start()])
-        after = re.match(rf"\s*(?:은|는)?\s*{_KR_NEGATION}", text[m.end():])
+        after = re.match(rf"\s*(?:은|는|도)?\s*{_KR_NEGATION}", text[m.end():])
         if values:
             # "exclude boron and tungsten coatings" names the coatings it rules out
             negated = before is not None or after is not None
@@ -448,7 +448,7 @@ def _coating_choices(text: str, reading: ConstraintReading) -> str:
             text = _blank(text, start, end)
     for value, alias in _COATING_ELEMENTS.items():
         m = re.search(rf"\b{_NEGATION}\s+(?:{alias})[- ]?coat\w*|\bnot\s+(?:{alias})[- ]coated|(?:{alias})[- ]coat\w*\s+(?:excluded|not\s+allowed|is\s+out)|"
-                      rf"(?:{alias})\s*코팅\s*(?:은|는)?\s*{_KR_NEGATION}", text)
+                      rf"(?:{alias})\s*코팅\s*(?:은|는|도)?\s*{_KR_NEGATION}", text)
         # "must be coated, not with W", "any coating except W": only the negated part is read here
         m = m or re.search(rf"\bcoat\w*(?:\s+\w+){{0,3}}?\s*,?\s*(?:but\s+)?(?P<neg>(?:not|except|other\s+than)\s+(?:with\s+|in\s+)?(?:{alias}))(?![a-z0-9])", text)
         if m:
@@ -470,7 +470,7 @@ def _exclusions(text: str, space: DesignSpace, reading: ConstraintReading) -> st
             continue
         alias = _MENTIONS[name]
         m = re.search(rf"\b{_NEGATION}\s+(?:any\s+|dope\s+with\s+|add(?:\s+any)?\s+)?(?:{alias})(?:[- ]?(?:dop\w*|oxide|addition))?(?![- ]?coat)\b|\b(?:{alias})[- ]free\b|"
-                      rf"(?:{alias})\s*(?:도핑|도펀트)?\s*(?:은|는)?\s*{_KR_NEGATION}", text)
+                      rf"(?:{alias})\s*(?:도핑|도펀트)?\s*(?:은|는|도)?\s*{_KR_NEGATION}", text)
         if not m:
             continue
         said = m.group(0).strip()
