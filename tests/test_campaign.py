@@ -11,7 +11,6 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.app import app
-from tests.proposer_standin import ncm_standin
 from tools.campaign.baselines import expert_proposals, random_proposals
 from tools.campaign.shots import next_shot_label, shot_errors
 from tools.campaign.simulation import run_campaign
@@ -20,17 +19,6 @@ from tools.domain.design_space import DesignSpace
 from tools.domain.record import ExperimentRecord, read_record
 
 runner = CliRunner()
-
-
-@pytest.fixture()
-def standin_fit(monkeypatch: pytest.MonkeyPatch, ncm_space: DesignSpace) -> None:
-    """Replace the (slow) model fit with the closed-form stand-in for CLI tests."""
-    import tools.modelling.capacity_model as cm
-
-    def fake_load_or_fit(record, folder, seed=0, **_kw):
-        return ncm_standin(record.space), False
-
-    monkeypatch.setattr(cm, "load_or_fit", fake_load_or_fit)
 
 
 def _one_line_error(result) -> str:
