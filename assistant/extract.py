@@ -358,7 +358,9 @@ def _generic_assignments(ex: Extraction, space: DesignSpace, low: str) -> None:
     for p in space.parameters:
         if p.name in ex.fixed or p.name in flagged:
             continue
-        m = re.search(rf"(?<![a-z0-9_]){re.escape(p.name.lower())}\s*(?:=|:|\bat\b|\bis\b)\s*([a-z0-9_.+-]+)", low)
+        # "coating at 400 °C" is the coating's temperature, not a category value: `at` assigns numbers only
+        op = r"(?:=|:|\bis\b)" if isinstance(p, CategoryParameter) else r"(?:=|:|\bat\b|\bis\b)"
+        m = re.search(rf"(?<![a-z0-9_]){re.escape(p.name.lower())}\s*{op}\s*([a-z0-9_.+-]+)", low)
         if not m:
             continue
         raw = m.group(1)
