@@ -79,6 +79,31 @@ def test_propose_bad_fixed_values_exit_2(demo_csv: Path, standin_fit: None, fix:
     assert expected in _one_line_error(result)
 
 
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("command", ["propose", "plan"])
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (["--where", "temp<760"], "unknown parameter 'temp'; the parameters are: ni, co, mn"),
+        (["--where", "calcination_temp_c<600"], "no allowed value of calcination_temp_c satisfies calcination_temp_c < 600 degC (its range is 650 to 850 degC)"),
+        (["--where", "coating!=Q"], "coating != Q: 'Q' is not one of none, B, W, Co, Al"),
+        (["--where", "calcination_temp_c<760", "--where", "calcination_temp_c>770"], "770 < calcination_temp_c < 760 degC"),
+        (["--fix", "ni=0.94", "--where", "ni<0.9"], "contradictory constraints: ni = 0.94 and ni < 0.9"),
+        (["--where", "calcination_temp_c<abc"], "--where 'calcination_temp_c<abc': write e.g."),
+    ],
+)
+def test_bad_constraints_exit_2_with_one_line_and_write_nothing(command: str, options: list[str], expected: str, demo_csv: Path,
+                                                                 standin_fit: None, isolated_data_dir: Path) -> None:
+    before_data, before_record = _files(isolated_data_dir), demo_csv.read_bytes()
+    result = runner.invoke(app, [command, "--data", str(demo_csv), *options])
+    assert expected in _one_line_error(result)
+    assert _files(isolated_data_dir) == before_data
+    assert demo_csv.read_bytes() == before_record
+
+
 def test_propose_empty_record_exits_2(tmp_path: Path, ncm_space: DesignSpace, standin_fit: None) -> None:
     empty = tmp_path / "empty.csv"
     empty.write_text(",".join([*ncm_space.names, "capacity_mah_g"]) + "\n", encoding="utf-8")
