@@ -31,9 +31,9 @@ _MOVE = r"(?:raise|lower|move|change|set|increase|decrease|relax|tighten|put|bum
 _PREFIX_OPS: list[tuple[str, str]] = [
     (_MOVE + r"(?:\w+\s+)?(?:lower\s+(?:limit|bound)|floor|min(?:imum)?)\s+(?:to|at)", "ge"),
     (_MOVE + r"(?:(?!lower\b|min)\w+\s+)?(?:upper\s+)?(?:limit|cap|max(?:imum)?|ceiling|bound)\s+(?:to|at)", "le"),
-    (_MUST_NOT + r"(?:above|over|higher\s+than|hotter\s+than|more\s+than|exceed)|at\s+or\s+(?:below|under|less\s+than)|not\s+(?:to\s+)?(?:exceed|go\s+above|go\s+over|be\s+above|be\s+over)|not\s+exceeding|no\s+(?:more|higher|greater|hotter)\s+than|"
+    (_MUST_NOT + r"(?:above|over|higher\s+than|hotter\s+than|more\s+than|exceed)|nothing\s+(?:above|over|hotter\s+than|higher\s+than|more\s+than)|at\s+or\s+(?:below|under|less\s+than)|not\s+(?:to\s+)?(?:exceed|go\s+above|go\s+over|be\s+above|be\s+over)|not\s+exceeding|no\s+(?:more|higher|greater|hotter)\s+than|"
      r"not\s+(?:more|higher|greater|hotter)\s+than|not\s+above|not\s+over|at\s+most|up\s+to|max(?:imum)?(?:\s+of)?|<=|=<|≤", "le"),
-    (_MUST_NOT + r"(?:below|under|lower\s+than|cooler\s+than|less\s+than)|at\s+or\s+(?:above|over|more\s+than)|no\s+(?:less|lower|fewer|cooler)\s+than|not\s+(?:less|lower|cooler)\s+than|not\s+below|not\s+under|at\s+least|"
+    (_MUST_NOT + r"(?:below|under|lower\s+than|cooler\s+than|less\s+than)|nothing\s+(?:below|under|cooler\s+than|lower\s+than|less\s+than)|at\s+or\s+(?:above|over|more\s+than)|no\s+(?:less|lower|fewer|cooler)\s+than|not\s+(?:less|lower|cooler)\s+than|not\s+below|not\s+under|at\s+least|"
      r"min(?:imum)?(?:\s+of)?|>=|=>|≥", "ge"),
     (r"below|under|beneath|less\s+than|lower\s+than|smaller\s+than|cooler\s+than|fewer\s+than|shorter\s+than|<", "lt"),
     (r"above|over|more\s+than|greater\s+than|higher\s+than|hotter\s+than|warmer\s+than|longer\s+than|exceeding|>", "gt"),
@@ -370,7 +370,8 @@ def _limits(text: str, space: DesignSpace, reading: ConstraintReading, fixed_hin
     return text
 
 
-_EXCLUDED_AFTER = r"\s+(?:is\s+|are\s+)?(?:not\s+allowed|excluded|forbidden|banned|ruled\s+out|off\s+the\s+table)(?![a-z])"
+_EXCLUDED_AFTER = (r"\s+(?:stock\s+|supply\s+)?(?:is\s+|are\s+|has\s+|have\s+)?(?:not\s+allowed|excluded|forbidden|banned|ruled\s+out|off\s+the\s+table|"
+                   r"gone|finished|used\s+up|run\s+out|unavailable|out\s+of\s+stock|sold\s+out)(?![a-z])")
 
 
 def _categories(text: str, space: DesignSpace, reading: ConstraintReading) -> str:
@@ -470,6 +471,7 @@ def _exclusions(text: str, space: DesignSpace, reading: ConstraintReading) -> st
             continue
         alias = _MENTIONS[name]
         m = re.search(rf"\b{_NEGATION}\s+(?:any\s+|dope\s+with\s+|add(?:\s+any)?\s+)?(?:{alias})(?:[- ]?(?:dop\w*|oxide|addition))?(?![- ]?coat)\b|\b(?:{alias})[- ]free\b|"
+                      rf"(?<![a-z0-9])(?:{alias}){_EXCLUDED_AFTER}|"
                       rf"(?:{alias})\s*(?:도핑|도펀트)?\s*(?:은|는|도)?\s*{_KR_NEGATION}", text)
         if not m:
             continue

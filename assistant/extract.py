@@ -44,6 +44,9 @@ COUNT_WORDS = r"(?:runs?|rows?|experiments?|conditions?|proposals?|recipes?|samp
 _NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
                  "ten": 10, "twelve": 12, "fifteen": 15, "twenty": 20, "a dozen": 12, "dozen": 12}
 
+_KOREAN_COUNTS = {"하나": 1, "한": 1, "두": 2, "둘": 2, "세": 3, "셋": 3, "네": 4, "넷": 4, "다섯": 5, "여섯": 6, "일곱": 7,
+                  "여덟": 8, "아홉": 9, "열": 10, "스무": 20}
+
 CIF_PATTERN = re.compile(r"(?ms)^\s*data_\S*.*?_cell_length_a.*")
 MPID_PATTERN = re.compile(r"\b(mp-\d+|mvc-\d+)\b", re.I)
 FORMULA_PATTERN = re.compile(r"\b((?:[A-Z][a-z]?(?:\d+(?:\.\d+)?)?){2,}(?:\((?:[A-Z][a-z]?\d*(?:\.\d+)?)+\)\d*)?)\b")
@@ -232,12 +235,16 @@ def _counts(ex: Extraction, low: str) -> None:
     m = re.search(rf"(?<![\d.])(\d{{1,4}})\s*(?:new\s+|more\s+|next\s+|different\s+|distinct\s+|synthetic\s+|fake\s+)?{COUNT_WORDS}", low)
     m = m or re.search(r"\b(?:top|best|next|only|just|propose|suggest|recommend|give\s+me|want|need)\s+(\d{1,3})\b(?!\s*(?:%|percent|\.\d|°|c\b|k\b|h\b|wt|ppm|mol))", low)
     m = m or re.search(r"\bn\s*=\s*(\d{1,3})\b", low)
-    m = m or re.search(r"\b(\d{1,3})\s+of\s+them\b", low)
+    m = m or re.search(r"\b(\d{1,3})\s+of\s+them\b|\b(?:batch|set|round)\s+of\s+(\d{1,3})\b|\b(\d{1,3})\s+instead\b", low)
     if m:
-        ex.count = int(m.group(1))
+        ex.count = int(next(g for g in m.groups() if g))
         return
     for word, n in sorted(_NUMBER_WORDS.items(), key=lambda kv: -len(kv[0])):
         if re.search(rf"\b{word}\s+(?:new\s+|more\s+|next\s+)?{COUNT_WORDS}", low):
+            ex.count = n
+            return
+    for word, n in _KOREAN_COUNTS.items():  # "다섯 개", "열 개"
+        if re.search(rf"(?<![가-힣]){word}\s*(?:개|건|회|가지)", low):
             ex.count = n
             return
 
@@ -245,7 +252,8 @@ def _counts(ex: Extraction, low: str) -> None:
 def _atmosphere(ex: Extraction, space: DesignSpace, low: str) -> None:
     if "atmosphere" not in space.names:
         return
-    if re.search(r"\b(?:in|under|with|using|atmosphere(?:\s+(?:of|in|=|:))?)\s+(?:flowing\s+|ambient\s+)?air\b|\bair\s+atmosphere\b|\bair[- ]calcin|공기", low):
+    if re.search(r"\b(?:in|under|with|using|atmosphere(?:\s+(?:of|in|=|:))?)\s+(?:flowing\s+|ambient\s+)?air\b|\bair\s+atmosphere\b|\bair[- ]calcin|공기|"
+                 r"(?:^|[,;(]\s*)air\s*(?=[,;)]|$)", low):  # "LiOH, air, 750 °C": air as an item of a list
         _put(ex, space, "atmosphere", "air", "air")
     elif re.search(r"\b(?:in|under|with|using|atmosphere(?:\s+(?:of|in|=|:))?)\s+(?:flowing\s+|pure\s+)?(?:o2|oxygen)\b|\b(?:o2|oxygen)\s+atmosphere\b|"
                    r"(?<![a-z0-9])o2(?![a-z0-9])|(?<![a-z])oxygen(?!\s+(?:vacanc|partial|stoich|content|loss|release|evolution))|산소", low):
@@ -303,7 +311,7 @@ def _dopants(ex: Extraction, space: DesignSpace, low: str) -> None:
 def _coating(ex: Extraction, space: DesignSpace, low: str) -> None:
     if "coating" not in space.names:
         return
-    if re.search(r"\b(?:no|without)\s+(?:any\s+|a\s+)?coating\b|\buncoated\b|코팅\s*없이", low):
+    if re.search(r"\b(?:no|without)\s+(?:any\s+|a\s+)?coating\b|\buncoated\b|\b(?:skip|omit|leave\s+out)\s+(?:the\s+)?coatings?\b|코팅\s*없이", low):
         _put(ex, space, "coating", "none", "no coating")
         return
     for value, aliases in COATING_ALIASES.items():
@@ -315,7 +323,7 @@ def _coating(ex: Extraction, space: DesignSpace, low: str) -> None:
 
 def _temperatures_and_times(ex: Extraction, space: DesignSpace, low: str) -> None:
     # "at 760 or 780 °C" offers two values: ask which, never pick one
-    for m in re.finditer(rf"{_NUM}\s*(?:°\s*c|degc|c\b|k\b|도|h\b|hours?)?\s*(?:or|vs\.?|versus|또는|아니면)\s*{_NUM}\s*(?:°\s*c|degc|c\b|k\b|kelvin|도|h\b|hours?)", low):
+    for m in re.finditer(rf"{_NUM}\s*(?:°\s*c|degc|c\b|k\b|도|h\b|hours?)?\s*(?:or|vs\.?|versus|또는|아니면|랑|이랑|하고|와|과)\s*{_NUM}\s*(?:°\s*c|degc|c\b|k\b|kelvin|도|h\b|hours?)", low):
         ex.problems.append(f"{m.group(0).strip()!r}: two values; which one? (for a range write e.g. 'between 760 and 780 °C')")
         low = low[: m.start()] + " " * (m.end() - m.start()) + low[m.end():]
     temps = list(re.finditer(rf"{_NUM}\s*(°\s*c|degc|deg\s*c|c\b|k\b|kelvin|도)", low))

@@ -37,7 +37,7 @@ INTENT_PATTERNS: list[tuple[str, str]] = [
                     r"can\s+(?:i|we)\s+trust\s+(?:the|your|this|our)\s+(?:capacity\s+)?model|\bmodel\b.{0,30}\btrust|"
                     r"is\s+(?:the|your|this|our)\s+(?:capacity\s+)?model\s+(?:any\s+)?(?:good|reliable|accurate)|"
                     r"compar\w*\s+(?:the\s+|all\s+|different\s+)?(?:models|algorithms|regressors)|random\s+forest|\blightgbm\b|\bmlp\b|which\s+model|"
-                    r"(?:error|errors|accuracy)\s+of\s+(?:the\s+|your\s+)?(?:capacity\s+)?model|held[- ]out|out[- ]of[- ]fold|how\s+far\s+off|typical\s+error|prediction\s+errors?|how\s+wrong|"
+                    r"(?:error|errors|accuracy)\s+of\s+(?:the\s+|your\s+)?(?:capacity\s+)?model|held[- ]out|out[- ]of[- ]fold|how\s+far\s+off|typical\s+error|prediction\s+errors?|how\s+wrong|r²|unseen\s+runs|교차\s*검증|검증\s*결과|"
                     r"how\s+well\s+(?:does|do|can)\s+(?:the|your|this|our)\s+(?:capacity\s+)?model|(?:validat|evaluat|assess)\w*\s+(?:the\s+|your\s+|our\s+)?(?:capacity\s+)?model|"
                     r"모델\s*(?:정확도|성능|비교)|예측\s*정확도|예측\w*\s*(?:과|와|vs)\s*(?:측정|실측)|모델.{0,10}믿"),
     ("draft_experiment_plan", r"\bplan\b|\bplans\b|protocol for|계획|플랜"),
@@ -49,7 +49,7 @@ INTENT_PATTERNS: list[tuple[str, str]] = [
     ("predict_capacity", r"predict|what (?:capacity|would)|expected capacity|estimate (?:the )?capacity|how much capacity|capacity (?:of|for|at)|예측|용량은"),
     ("train_model", r"\btrain|retrain|re-train|fit (?:the |a )?model|model (?:quality|accuracy|performance|error)|how (?:good|accurate|reliable) is (?:the|your) model|\brmse\b|\br2\b|cross[- ]valid|학습|훈련"),
     ("profile_dataset", r"profile|bias|biased|distribution|describe (?:the|my|our) (?:data|record|dataset)|summar|overview|how many (?:runs|experiments)|one[- ]valued|clustered|skew|never\s+(?:vary|varied|changed|tried)|not\s+varied|coverage|"
-                        r"gaps?\s+in\s+(?:the|our|my)\s+(?:data|record)|(?:under|over)[- ]?represented|how\s+many\s+(?:\w+\s+)?(?:runs|experiments|samples|failures)|실패한?\s*실험|몇\s*개야|imbalanc|spread\s+(?:across|over)|distributed|분포|편향|요약"),
+                        r"gaps?\s+in\s+(?:the|our|my)\s+(?:data|record)|(?:under|over)[- ]?represented|how\s+many\s+(?:\w+\s+)?(?:runs|experiments|samples|failures)|enough\s+(?:runs|data|experiments|samples)|how\s+much\s+data|실패한?\s*실험|몇\s*개야|imbalanc|spread\s+(?:across|over)|distributed|분포|편향|요약"),
     ("propose_conditions", r"\b\d{1,3}\s+(?:new\s+|more\s+)?(?:recipes|experiments|runs|conditions|candidates)\b|\bgive\s+me\s+\d{1,3}\b"),
     # last: a request about an attached record ("use this as my record", "check this file")
     ("use_record", r"\b(?:use|take|load)\s+(?:this|that|it|the\s+attached(?:\s+file)?)\b|\bas\s+(?:my|our|the)\s+(?:record|data(?:set)?)\b|"
@@ -158,6 +158,10 @@ def route(message: str, space: DesignSpace, memory: RouterMemory, attachments: l
     if record_csv is not None and intent is None:
         intent = "use_record"
     result = Route(intent=intent, extraction=ex, notes=list(ex.notes))
+    if intent is None and ex.problems:  # "760 or 780 °C, which is better?": conditions we cannot use are a question
+        result.intent = "clarify"
+        result.questions += [f"I could not use {p}" for p in ex.problems]
+        return result
     if intent is None:
         return result
     if intent == "use_record" and record_csv is None:
