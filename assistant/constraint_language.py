@@ -548,6 +548,9 @@ def _vague_comparatives(text: str, space: DesignSpace, reading: ConstraintReadin
     targets = "|".join(f"(?:{p})" for p, _ in _REMOVAL_TARGETS)
     m = re.search(rf"\b(?:keep|make|set|go)\s+(?:the\s+|it\s+|them\s+)?(?:(?:{targets})\s+)?(?:a\s+bit\s+|slightly\s+|much\s+)?"
                   rf"(?:lower|higher|shorter|longer|hotter|cooler|smaller|bigger|less|more)\b(?!\s+(?:than|capacity))", text)
+    # "half the usual Nb2O5", "less cobalt", "more Li excess": an amount relative to nothing stated
+    m = m or re.search(rf"\b(?:half|halve|double|twice|more|less|fewer|lower|higher)\s+(?:the\s+|of\s+the\s+)?(?:usual\s+|current\s+|normal\s+)?"
+                       rf"(?:{targets})(?![a-z0-9])", text)
     if m:
         reading.problems.append(f"{m.group(0).strip()!r}: how much? give a limit, e.g. 'calcination below 760 °C'")
         text = _blank(text, m.start(), m.end())
