@@ -20,19 +20,23 @@ from tools.domain.constraints import ParameterConstraint, choice, fixed_value, v
 from tools.domain.design_space import CategoryParameter, DesignSpace, NumberParameter, format_value
 
 _NUM_BODY = r"\d+(?:\.\d+)?|\.\d+"
-_UNIT_BODY = (r"°\s*c|℃|degc|deg\s*c|deg\b|c\b|k\b|kelvin|도|wt\s*%|wt\.?\s*%|mol\s*%|at\s*%|ppm|%|percent|퍼센트|"
+_UNIT_BODY = (r"mah\s*/\s*g|°\s*c|℃|degc|deg\s*c|deg\b|c\b|k\b|kelvin|도|wt\s*%|wt\.?\s*%|mol\s*%|at\s*%|ppm|%|percent|퍼센트|"
               r"hours?\b|hrs?\b|h\b|minutes?\b|mins?\b|min\b|시간|분")
 _NUM = rf"({_NUM_BODY})"
 _UNIT = rf"({_UNIT_BODY})"
 
 # operators written before the value (longest first), and their meaning
+_MUST_NOT = r"(?:can'?t|can’t|cannot|must\s+not|mustn'?t|should\s+not|shouldn'?t|won'?t|may\s+not)\s+(?:go\s+|be\s+|get\s+|run\s+)?"
+_MOVE = r"(?:raise|lower|move|change|set|increase|decrease|relax|tighten|put|bump)\s+(?:the\s+|that\s+|my\s+|this\s+)?"
 _PREFIX_OPS: list[tuple[str, str]] = [
-    (r"not\s+(?:to\s+)?(?:exceed|go\s+above|go\s+over|be\s+above|be\s+over)|not\s+exceeding|no\s+(?:more|higher|greater|hotter)\s+than|"
+    (_MOVE + r"(?:\w+\s+)?(?:lower\s+(?:limit|bound)|floor|min(?:imum)?)\s+(?:to|at)", "ge"),
+    (_MOVE + r"(?:(?!lower\b|min)\w+\s+)?(?:upper\s+)?(?:limit|cap|max(?:imum)?|ceiling|bound)\s+(?:to|at)", "le"),
+    (_MUST_NOT + r"(?:above|over|higher\s+than|hotter\s+than|more\s+than|exceed)|nothing\s+(?:above|over|hotter\s+than|higher\s+than|more\s+than)|at\s+or\s+(?:below|under|less\s+than)|not\s+(?:to\s+)?(?:exceed|go\s+above|go\s+over|be\s+above|be\s+over)|not\s+exceeding|no\s+(?:more|higher|greater|hotter)\s+than|"
      r"not\s+(?:more|higher|greater|hotter)\s+than|not\s+above|not\s+over|at\s+most|up\s+to|max(?:imum)?(?:\s+of)?|<=|=<|≤", "le"),
-    (r"no\s+(?:less|lower|fewer|cooler)\s+than|not\s+(?:less|lower|cooler)\s+than|not\s+below|not\s+under|at\s+least|"
+    (_MUST_NOT + r"(?:below|under|lower\s+than|cooler\s+than|less\s+than)|nothing\s+(?:below|under|cooler\s+than|lower\s+than|less\s+than)|at\s+or\s+(?:above|over|more\s+than)|no\s+(?:less|lower|fewer|cooler)\s+than|not\s+(?:less|lower|cooler)\s+than|not\s+below|not\s+under|at\s+least|"
      r"min(?:imum)?(?:\s+of)?|>=|=>|≥", "ge"),
-    (r"below|under|beneath|less\s+than|lower\s+than|smaller\s+than|cooler\s+than|fewer\s+than|<", "lt"),
-    (r"above|over|more\s+than|greater\s+than|higher\s+than|hotter\s+than|warmer\s+than|exceeding|>", "gt"),
+    (r"below|under|beneath|less\s+than|lower\s+than|smaller\s+than|cooler\s+than|fewer\s+than|shorter\s+than|<", "lt"),
+    (r"above|over|more\s+than|greater\s+than|higher\s+than|hotter\s+than|warmer\s+than|longer\s+than|exceeding|>", "gt"),
 ]
 _POSTFIX_OPS: list[tuple[str, str]] = [
     (r"or\s+(?:less|lower|below|under|fewer|cooler)|and\s+(?:below|under)|max(?:imum)?\b|at\s+most|tops|이하|넘지\s*않|까지", "le"),
@@ -65,8 +69,8 @@ _OXIDE_PER_METAL = {"dopant_zr": 123.22, "dopant_al": 50.98, "dopant_ti": 79.87,
 _ATOMIC = {"li": 6.94, "ni": 58.693, "co": 58.933, "mn": 54.938, "o": 15.999}
 _COATING_ELEMENTS = {"B": r"(?<![a-z])b(?![a-z0-9])|boron|붕소", "W": r"(?<![a-z])w(?![a-z0-9])|tungsten|텅스텐",
                      "Co": r"(?<![a-z])co(?![a-z0-9])|cobalt|코발트", "Al": r"(?<![a-z])al(?![a-z0-9])|alumin\w*|알루미늄"}
-_NEGATION = r"(?:not|no|never|avoid|avoiding|without|exclude|excluding|except|other\s+than|skip|rule\s+out|drop)"
-_KR_NEGATION = r"(?:말고|제외|빼고|없이|금지|안\s*되)"
+_NEGATION = r"(?:(?:don'?t|don’t|do\s+not|never)(?:\s+use)?|r[au]n\s+out\s+of|out\s+of|(?:don'?t|do\s+not)\s+have(?:\s+any)?|no\s+more|not|no|avoid|avoiding|without|exclude|excluding|except|other\s+than|skip|rule\s+out|drop)"
+_KR_NEGATION = r"(?:말고|제외|빼고|없이|금지|안\s*되|(?:쓰지|사용하지)\s*(?:말|않|마))"
 
 # what a removal names -> parameters
 _REMOVAL_TARGETS: list[tuple[str, tuple[str, ...]]] = [
@@ -91,7 +95,7 @@ _REMOVE_VERB = r"(?:drop|remove|forget|lift|relax|ignore|clear|delete|cancel|rel
 _LIMIT_WORD = r"(?:limits?|constraints?|restrictions?|caps?|bounds?|requirements?|conditions?|ranges?|windows?|rules?|settings?)"
 _CLEAR = (r"\bstart\s+(?:over|again|fresh|from\s+scratch)\b|\bfrom\s+scratch\b|\breset\b|"
           r"\b(?:clear|remove|drop|forget|lift)\s+(?:all|every|the|my)?\s*(?:of\s+the\s+)?(?:constraints|limits|restrictions|conditions)\b|"
-          r"\bforget\s+(?:everything|all\s+that)\b|\bno\s+(?:more\s+)?constraints\b|처음부터|초기화|"
+          r"\bforget\s+(?:everything|all\s+that)\b|\bno\s+(?:more\s+)?(?:constraints|limits|restrictions)\b|처음부터|초기화|"
           r"(?:제한|조건)\w*\s*(?:모두|전부|다)\s*(?:없애|해제|지워|풀어)|다\s*지워")
 _LOCAL_SCAN = r"local\s+scan|fine\s+scan|fine[- ]grained|small\s+steps?|one[- ]step|step\s+scan|local\s+search|neighbou?rhood\s+scan|국소\s*탐색|미세\s*조정"
 
@@ -103,6 +107,10 @@ class ConstraintReading:
     constraints: list[ParameterConstraint] = field(default_factory=list)
     removals: list[str] = field(default_factory=list)
     clear: bool = False
+    vague_removal: str | None = None
+    """'limit' for "remove the limit", 'any' for "drop it": a removal naming no parameter."""
+    also_allowed: list[tuple[str, str]] = field(default_factory=list)
+    """(parameter, category) the message lets in ("oxygen is fine too")."""
     local_scan: bool = False
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -114,27 +122,45 @@ def _blank(text: str, start: int, end: int) -> str:
     return text[:start] + " " * (end - start) + text[end:]
 
 
-def _nearest_mention(text: str, start: int, end: int, candidates: tuple[str, ...], before: int = 60, after: int = 30) -> str | None:
-    """The candidate parameter named inside the quantity ("3000 ppm Nb or less"), else closest before it, else just after."""
-    inside = sorted((m.start(), name) for name in candidates for m in re.finditer(_MENTIONS[name], text[start:end]))
+def _mention(name: str) -> str:
+    """How a message names a parameter: its aliases, or its own name ("coating_temp_c < 400")."""
+    own = rf"(?<![a-z0-9_]){re.escape(name)}(?![a-z0-9_])"
+    alias = _MENTIONS.get(name)
+    return own if alias is None else f"{own}|{alias}"
+
+
+def _nearest_mention(text: str, start: int, end: int, candidates: tuple[str, ...], before: int = 60, after: int = 30,
+                     loose_coating: bool = False) -> str | None:
+    """The candidate parameter named inside the quantity ("3000 ppm Nb or less"), else closest before it, else just after.
+
+    With `loose_coating`, "coating" right before the quantity names the coating's temperature or
+    time ("coating under 450 °C"); further away it does not ("no W coating, below 760 °C").
+    """
+    mentions = {name: _mention(name) for name in candidates}
+    inside = sorted((m.start(), name) for name in candidates for m in re.finditer(mentions[name], text[start:end]))
     if inside:
         return inside[0][1]
     best: tuple[int, str] | None = None
     window = text[max(0, start - before): start]
     for name in candidates:
-        for m in re.finditer(_MENTIONS[name], window):
+        pattern = mentions[name]
+        if loose_coating and name in {"coating_temp_c", "coating_time_h"}:
+            pattern += r"|coat\w*(?=\s*$)|코팅(?=\s*$)"
+        for m in re.finditer(pattern, window):
             distance = len(window) - m.end()
             if best is None or distance < best[0]:
                 best = (distance, name)
     if best is not None:
         return best[1]
     window = text[end: end + after]
-    after_hits = sorted((m.start(), name) for name in candidates for m in re.finditer(_MENTIONS[name], window))
+    after_hits = sorted((m.start(), name) for name in candidates for m in re.finditer(mentions[name], window))
     return after_hits[0][1] if after_hits else None
 
 
 def _unit_family(unit: str) -> str:
     u = unit.replace(" ", "").replace(".", "")
+    if u == "mah/g":
+        return "capacity"
     if u in {"°c", "℃", "degc", "deg", "c", "도"}:
         return "celsius"
     if u in {"k", "kelvin"}:
@@ -229,12 +255,14 @@ def _parameter_for(text: str, q: _Quantity, space: DesignSpace) -> str | None:
     family = _unit_family(q.unit)
     names = set(space.names)
     if family in {"celsius", "kelvin"}:
-        found = _nearest_mention(text, q.start, q.end, ("coating_temp_c", "calcination_temp_c"))
+        found = _nearest_mention(text, q.start, q.end, ("coating_temp_c", "calcination_temp_c"), loose_coating=True)
         return found or ("calcination_temp_c" if "calcination_temp_c" in names else None)
     if family in {"hours", "minutes"}:
-        found = _nearest_mention(text, q.start, q.end, ("coating_time_h", "calcination_time_h"))
+        found = _nearest_mention(text, q.start, q.end, ("coating_time_h", "calcination_time_h"), loose_coating=True)
         return found or ("calcination_time_h" if "calcination_time_h" in names else None)
-    if family in {"wt%", "ppm", "mol%"}:
+    if family in {"wt%", "ppm"}:  # weight fractions: dopants and coating, never the (molar) composition
+        return _nearest_mention(text, q.start, q.end, ("coating_amount", *_DOPANTS), after=20)
+    if family == "mol%":
         return _nearest_mention(text, q.start, q.end, ("coating_amount", *_DOPANTS, "ni", "co", "mn"), after=20)
     if family == "%":
         return _nearest_mention(text, q.start, q.end, ("ni", "co", "mn", "coating_amount", *_DOPANTS), before=25, after=20)
@@ -292,6 +320,11 @@ def _limits(text: str, space: DesignSpace, reading: ConstraintReading, fixed_hin
     for q in _quantities(text):
         if q.op is None and q.high is None:
             continue
+        if _unit_family(q.unit) == "capacity":
+            # "above 215 mAh/g" is the goal, not a limit on a parameter: the proposer maximises capacity anyway
+            reading.notes.append(f"read {q.said!r} as a goal, not a constraint: the proposals aim at the highest predicted capacity")
+            text = _blank(text, q.start, q.end)
+            continue
         name = _parameter_for(text, q, space)
         if name is None or name not in space.names:
             reading.problems.append(f"{q.said!r}: I could not tell which parameter this limits (name it, e.g. 'calcination temperature below 760 °C')")
@@ -337,23 +370,35 @@ def _limits(text: str, space: DesignSpace, reading: ConstraintReading, fixed_hin
     return text
 
 
+_EXCLUDED_AFTER = (r"\s+(?:stock\s+|supply\s+)?(?:is\s+|are\s+|has\s+|have\s+)?(?:not\s+allowed|excluded|forbidden|banned|ruled\s+out|off\s+the\s+table|"
+                   r"gone|finished|used\s+up|run\s+out|unavailable|out\s+of\s+stock|sold\s+out)(?![a-z])")
+
+
 def _categories(text: str, space: DesignSpace, reading: ConstraintReading) -> str:
     names = set(space.names)
     neg = _NEGATION
+    text = _operator_choices(text, space, reading)
     if "atmosphere" in names:
         for value, alias in (("air", r"air|공기"), ("O2", r"o2|oxygen|산소")):
-            pattern = rf"\b{neg}\s+(?:in\s+|under\s+|using\s+|with\s+)?(?:{alias})\b|(?:{alias})\s*(?:은|는)?\s*{_KR_NEGATION}"
+            pattern = (rf"\b{neg}\s+(?:in\s+|under\s+|using\s+|with\s+)?(?:{alias})(?![a-z0-9])|"
+                       rf"(?<![a-z0-9])(?:{alias})(?:\s+atmosphere)?{_EXCLUDED_AFTER}|(?:{alias})\s*(?:분위기)?\s*(?:은|는|도)?\s*{_KR_NEGATION}")
             m = re.search(pattern, text)
             if m:
                 reading.constraints.append(choice("atmosphere", excluded=[value]))
                 text = _blank(text, m.start(), m.end())
+            m = re.search(rf"\bonly\s+(?:in\s+|under\s+|use\s+)?(?:{alias})(?![a-z0-9])|(?<![a-z0-9])(?:{alias})(?:\s+atmosphere)?\s+only\b|"
+                          rf"(?:{alias})\s*(?:분위기)?\s*만", text)
+            if m:
+                reading.constraints.append(fixed_value("atmosphere", value))
+                text = _blank(text, m.start(), m.end())
     if "li_source" in names:
         for value, alias in (("LiOH", r"lioh|lithium\s+hydroxide"), ("Li2CO3", r"li2co3|lithium\s+carbonate")):
-            m = re.search(rf"\b{neg}\s+(?:using\s+|with\s+)?(?:{alias})\b|(?:{alias})\s*(?:은|는)?\s*{_KR_NEGATION}", text)
+            m = re.search(rf"\b{neg}\s+(?:using\s+|with\s+)?(?:{alias})(?![a-z0-9])|(?<![a-z0-9])(?:{alias}){_EXCLUDED_AFTER}|"
+                          rf"(?:{alias})\s*(?:은|는|도)?\s*{_KR_NEGATION}", text)
             if m:
                 reading.constraints.append(choice("li_source", excluded=[value]))
                 text = _blank(text, m.start(), m.end())
-            m = re.search(rf"\bonly\s+(?:use\s+)?(?:{alias})\b|(?:{alias})\s*만", text)
+            m = re.search(rf"\bonly\s+(?:use\s+)?(?:{alias})(?![a-z0-9])|(?<![a-z0-9])(?:{alias})\s+only\b|(?:{alias})\s*만", text)
             if m:
                 reading.constraints.append(fixed_value("li_source", value))
                 text = _blank(text, m.start(), m.end())
@@ -363,23 +408,54 @@ def _categories(text: str, space: DesignSpace, reading: ConstraintReading) -> st
     return text
 
 
+def _operator_choices(text: str, space: DesignSpace, reading: ConstraintReading) -> str:
+    """`coating != W`, `coating in {B, Al}`, `atmosphere not in {air}`: the --where syntax typed in a message."""
+    for p in space.categories:
+        name = re.escape(p.name.lower())
+        # `in` needs its braces: "keep the atmosphere in air" is English, not the set syntax
+        pattern = (rf"(?<![a-z0-9_]){name}\s*(?:(?P<op>!=)\s*(?P<vals>[a-z0-9_]+(?:\s*,\s*[a-z0-9_]+)*)|"
+                   rf"(?P<op2>\bnot\s+in|\bin)\s*\{{\s*(?P<vals2>[a-z0-9_]+(?:\s*,\s*[a-z0-9_]+)*)\s*\}})")
+        for m in list(re.finditer(pattern, text)):
+            op = m.group("op") or re.sub(r"\s+", " ", m.group("op2"))
+            said = [v.strip() for v in (m.group("vals") or m.group("vals2")).split(",")]
+            lookup = {v.lower(): v for v in p.values}
+            unknown = [v for v in said if v not in lookup]
+            if unknown:
+                reading.problems.append(f"{m.group(0).strip()!r}: {', '.join(unknown)} is not one of {', '.join(p.values)}")
+            else:
+                values = [lookup[v] for v in said]
+                reading.constraints.append(choice(p.name, allowed=values) if op == "in" else choice(p.name, excluded=values))
+            text = _blank(text, m.start(), m.end())
+    return text
+
+
 def _coating_choices(text: str, reading: ConstraintReading) -> str:
     element = "|".join(f"(?:{a})" for a in _COATING_ELEMENTS.values())
     listed = rf"(?:{element})(?:\s*(?:,|or|and|/)\s*(?:{element}))+"
     m = re.search(rf"\bonly\s+({listed}|{element})\s+coat\w*|\bcoat\w*\s+(?:only\s+)?(?:with|of|in)\s+(?:only\s+)?({listed})\b|"
-                  rf"\b({listed})\s+coat\w*|(?:{element})(?:\s*(?:,|나|또는|이나)\s*(?:{element}))+\s*코팅만?", text)
+                  rf"\b({listed})\s+coat\w*|(?:{element})(?:\s*(?:,|나|또는|이나)\s*(?:{element}))+\s*코팅만?|"
+                  rf"코팅\s*(?:은|는)?\s*(?:{element})\s*만|(?:{element})\s*코팅만", text)
     if m:
         said = m.group(0)
         values = [v for v, alias in _COATING_ELEMENTS.items() if re.search(alias, said.replace("coat", " "))]
+        before = re.search(rf"\b{_NEGATION}\s*$", text[: m.start()])
+        after = re.match(rf"\s*(?:은|는|도)?\s*{_KR_NEGATION}", text[m.end():])
         if values:
-            reading.constraints.append(choice("coating", allowed=values))
-            text = _blank(text, m.start(), m.end())
+            # "exclude boron and tungsten coatings" names the coatings it rules out
+            negated = before is not None or after is not None
+            reading.constraints.append(choice("coating", excluded=values) if negated else choice("coating", allowed=values))
+            start = before.start() if before else m.start()
+            end = m.end() + (after.end() if after else 0)
+            text = _blank(text, start, end)
     for value, alias in _COATING_ELEMENTS.items():
         m = re.search(rf"\b{_NEGATION}\s+(?:{alias})[- ]?coat\w*|\bnot\s+(?:{alias})[- ]coated|(?:{alias})[- ]coat\w*\s+(?:excluded|not\s+allowed|is\s+out)|"
-                      rf"(?:{alias})\s*코팅\s*(?:은|는)?\s*{_KR_NEGATION}", text)
+                      rf"(?:{alias})\s*코팅\s*(?:은|는|도)?\s*{_KR_NEGATION}", text)
+        # "must be coated, not with W", "any coating except W": only the negated part is read here
+        m = m or re.search(rf"\bcoat\w*(?:\s+\w+){{0,3}}?\s*,?\s*(?:but\s+)?(?P<neg>(?:not|except|other\s+than)\s+(?:with\s+|in\s+)?(?:{alias}))(?![a-z0-9])", text)
         if m:
             reading.constraints.append(choice("coating", excluded=[value]))
-            text = _blank(text, m.start(), m.end())
+            start = m.start("neg") if "neg" in m.groupdict() else m.start()
+            text = _blank(text, start, m.end())
     m = re.search(r"\b(?:must\s+be|always|only)\s+coated\b|\bwith\s+(?:a|some)\s+coating\b|\bcoated\s+(?:runs|samples)\s+only\b|코팅\s*필수", text)
     if m:
         reading.constraints.append(choice("coating", excluded=["none"]))
@@ -394,8 +470,9 @@ def _exclusions(text: str, space: DesignSpace, reading: ConstraintReading) -> st
         if name not in names:
             continue
         alias = _MENTIONS[name]
-        m = re.search(rf"\b{_NEGATION}\s+(?:any\s+)?(?:{alias})(?:[- ]?(?:dop\w*|oxide|addition))?(?![- ]?coat)\b|\b(?:{alias})[- ]free\b|"
-                      rf"(?:{alias})\s*(?:도핑|도펀트)?\s*(?:은|는)?\s*{_KR_NEGATION}", text)
+        m = re.search(rf"\b{_NEGATION}\s+(?:any\s+|dope\s+with\s+|add(?:\s+any)?\s+)?(?:{alias})(?:[- ]?(?:dop\w*|oxide|addition))?(?![- ]?coat)\b|\b(?:{alias})[- ]free\b|"
+                      rf"(?<![a-z0-9])(?:{alias}){_EXCLUDED_AFTER}|"
+                      rf"(?:{alias})\s*(?:도핑|도펀트)?\s*(?:은|는|도)?\s*{_KR_NEGATION}", text)
         if not m:
             continue
         said = m.group(0).strip()
@@ -417,13 +494,13 @@ def _removals(text: str, space: DesignSpace, reading: ConstraintReading) -> str:
         return re.sub(_CLEAR, lambda m: " " * len(m.group(0)), text)
     targets = "|".join(f"(?:{p})" for p, _ in _REMOVAL_TARGETS)
     patterns = [
-        rf"\b{_REMOVE_VERB}\s+(?:the\s+|my\s+|that\s+|this\s+|any\s+)?(?P<t>{targets})(?:\s+{_LIMIT_WORD})?",
+        rf"\b{_REMOVE_VERB}\s+(?:about\s+)?(?:the\s+|my\s+|that\s+|this\s+|any\s+)?(?P<t>{targets})(?:\s+{_LIMIT_WORD})?",
         rf"\b{_REMOVE_VERB}\s+(?:the\s+|my\s+)?{_LIMIT_WORD}\s+on\s+(?:the\s+)?(?P<t>{targets})",
         rf"\bno\s+(?:more\s+)?(?P<t>{targets})\s+{_LIMIT_WORD}",
-        rf"\b(?:any|either)\s+(?P<t>{targets})\b",
+        rf"(?<!without )(?<!no )(?<!not )\b(?:any|either)\s+(?P<t>{targets})\b",  # not "without any coating"
         rf"\b(?:let|leave)\s+(?:the\s+)?(?P<t>{targets})\s+(?:vary|float|free|open|be\s+anything)",
         rf"\b(?P<t>{targets})\s+(?:can|may|is\s+free\s+to)\s+(?:vary|be\s+anything|change)",
-        rf"(?P<t>{targets})\s*(?:제한|조건)?\s*(?:없애|해제|풀어|지워|상관\s*없)",
+        rf"(?P<t>{targets})\s*(?:은|는|이|가|을|를|의)?\s*(?:제한|조건)?\s*(?:은|는|을|를)?\s*(?:없애|해제|풀어|지워|상관\s*없|아무\s*거나|무관)",
     ]
     for pattern in patterns:
         for m in list(re.finditer(pattern, text)):
@@ -435,6 +512,48 @@ def _removals(text: str, space: DesignSpace, reading: ConstraintReading) -> str:
                             reading.removals.append(p)
                     break
             text = _blank(text, m.start(), m.end())
+    # a removal that names no parameter: the router drops the only candidate or asks which
+    vague = re.search(rf"\b{_REMOVE_VERB}\s+(?:about\s+)?(?:it|that|this|them|(?:the|that|this|my)\s+(?:one|{_LIMIT_WORD})|{_LIMIT_WORD})(?![a-z])|"
+                      r"(?:^|\s)(?:그|이)?\s*(?:제한|조건)\s*(?:을|를)?\s*(?:없애|해제|풀어|지워)", text)
+    if vague:
+        reading.vague_removal = "limit" if re.search(rf"{_LIMIT_WORD}|제한|조건", vague.group(0)) else "any"
+        text = _blank(text, vague.start(), vague.end())
+    return text
+
+
+_CATEGORY_VALUES: dict[str, dict[str, str]] = {
+    "atmosphere": {"air": r"air|공기", "O2": r"o2|oxygen|산소"},
+    "li_source": {"LiOH": r"lioh|lithium\s+hydroxide", "Li2CO3": r"li2co3|lithium\s+carbonate"},
+    "coating": {**_COATING_ELEMENTS, "none": r"no\s+coating|uncoated|코팅\s*없"},
+}
+
+
+def _also_allowed(text: str, space: DesignSpace, reading: ConstraintReading) -> str:
+    """'oxygen is fine too', 'also allow W coating', '산소도 괜찮아': a value the conversation's constraint should let in."""
+    for name, values in _CATEGORY_VALUES.items():
+        if name not in space.names:
+            continue
+        for value, alias in values.items():
+            coat = r"(?:[- ]?coat\w*)?" if name == "coating" else ""
+            m = re.search(rf"(?<![a-z0-9])(?:{alias}){coat}\s+(?:is|are)\s+(?:also\s+)?(?:fine|ok(?:ay)?|allowed|acceptable|good)(?:\s+too|\s+as\s+well)?\b|"
+                          rf"\b(?:also\s+allow|allow\s+(?:also\s+)?)(?:{alias}){coat}(?![a-z0-9])|(?:{alias})\s*(?:코팅)?\s*도\s*(?:괜찮|돼|허용|좋)", text)
+            if m:
+                reading.also_allowed.append((name, value))
+                text = _blank(text, m.start(), m.end())
+    return text
+
+
+def _vague_comparatives(text: str, space: DesignSpace, reading: ConstraintReading) -> str:
+    """'keep the coating temperature lower': a direction without a value is a question, not a guess."""
+    targets = "|".join(f"(?:{p})" for p, _ in _REMOVAL_TARGETS)
+    m = re.search(rf"\b(?:keep|make|set|go)\s+(?:the\s+|it\s+|them\s+)?(?:(?:{targets})\s+)?(?:a\s+bit\s+|slightly\s+|much\s+)?"
+                  rf"(?:lower|higher|shorter|longer|hotter|cooler|smaller|bigger|less|more)\b(?!\s+(?:than|capacity))", text)
+    # "half the usual Nb2O5", "less cobalt", "more Li excess": an amount relative to nothing stated
+    m = m or re.search(rf"\b(?:half|halve|double|twice|more|less|fewer|lower|higher)\s+(?:the\s+|of\s+the\s+)?(?:usual\s+|current\s+|normal\s+)?"
+                       rf"(?:{targets})(?![a-z0-9])", text)
+    if m:
+        reading.problems.append(f"{m.group(0).strip()!r}: how much? give a limit, e.g. 'calcination below 760 °C'")
+        text = _blank(text, m.start(), m.end())
     return text
 
 
@@ -443,7 +562,9 @@ def read_constraints(text: str, space: DesignSpace, fixed_hint: dict[str, float]
     reading = ConstraintReading()
     reading.local_scan = re.search(_LOCAL_SCAN, text) is not None
     text = _removals(text, space, reading)
+    text = _also_allowed(text, space, reading)
     text = _limits(text, space, reading, dict(fixed_hint or {}))
+    text = _vague_comparatives(text, space, reading)
     text = _categories(text, space, reading)
     reading.remaining = text
     return reading

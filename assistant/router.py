@@ -13,9 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.extract import Extraction, extract
-from tools.domain.constraints import ConstraintFields, ConstraintSet, fixed_value
+from assistant.extract import Extraction, correct_typos, extract
+from tools.domain.constraints import (
+    ConstraintFields,
+    ConstraintSet,
+    ParameterConstraint,
+    choice,
+    fixed_value,
+)
 from tools.domain.design_space import DesignSpace
+from tools.domain.errors import DesignSpaceError
 
 # Intents in priority order: the first that matches wins (a plan request implies proposals).
 INTENT_PATTERNS: list[tuple[str, str]] = [
@@ -27,13 +34,29 @@ INTENT_PATTERNS: list[tuple[str, str]] = [
     ("train_model", r"predicted\s+(?:vs\.?|versus|against|and)\s+measured|measured\s+(?:vs\.?|versus|against)\s+predicted|parity|"
                     r"how\s+(?:good|accurate|reliable|well|trustworthy)\s+(?:is|are)\s+(?:the|your|our|this)\s+(?:capacity\s+)?(?:model|predictions?)|"
                     r"(?:model|prediction)\s+(?:quality|accuracy|performance|error)|accuracy\s+of\s+(?:the\s+)?(?:model|predictions)|"
-                    r"모델\s*(?:정확도|성능)|예측\s*정확도"),
+                    r"can\s+(?:i|we)\s+trust\s+(?:the|your|this|our)\s+(?:capacity\s+)?model|\bmodel\b.{0,30}\btrust|"
+                    r"is\s+(?:the|your|this|our)\s+(?:capacity\s+)?model\s+(?:any\s+)?(?:good|reliable|accurate)|"
+                    r"compar\w*\s+(?:the\s+|all\s+|different\s+)?(?:models|algorithms|regressors)|random\s+forest|\blightgbm\b|\bmlp\b|which\s+model|"
+                    r"(?:error|errors|accuracy)\s+of\s+(?:the\s+|your\s+)?(?:capacity\s+)?model|held[- ]out|out[- ]of[- ]fold|how\s+far\s+off|typical\s+error|prediction\s+errors?|how\s+wrong|r²|unseen\s+runs|교차\s*검증|검증\s*결과|"
+                    r"how\s+well\s+(?:does|do|can)\s+(?:the|your|this|our)\s+(?:capacity\s+)?model|(?:validat|evaluat|assess)\w*\s+(?:the\s+|your\s+|our\s+)?(?:capacity\s+)?model|"
+                    r"모델\s*(?:정확도|성능|비교)|예측\s*정확도|예측\w*\s*(?:과|와|vs)\s*(?:측정|실측)|모델.{0,10}믿"),
     ("draft_experiment_plan", r"\bplan\b|\bplans\b|protocol for|계획|플랜"),
-    ("propose_conditions", r"propos|suggest|\b(?:give|find|get|show)\s+(?:me\s+|us\s+)?(?:\w+\s+){0,3}(?:conditions|recipes|experiments|runs|candidates)\b|recommend|\bnext\s+(?:\d+\s+)?(?:\w+\s+)?(?:conditions?|experiments?|runs?|batch|recipes?|shot)|what should (?:i|we) (?:try|run|make|synthesi[sz]e)|optimi[sz]e|best conditions|\bpso\b|particle swarm|제안|추천|최적"),
+    ("propose_conditions", r"propos|suggest|\b(?:give|find|get|show)\s+(?:me\s+|us\s+)?(?:(?!how\b)\w+\s+){0,3}(?:conditions|recipes|experiments|runs|candidates)\b|recommend|\bnext\s+(?:[\w%.]+\s+){0,3}(?:conditions?|experiments?|runs?|batch|recipes?|shot|round)\b|what (?:should|would|could) (?:i|we|you) (?:try|run|make|synthesi[sz]e|do)|optimi[sz]e|best conditions|\bpso\b|particle swarm|"
+                           r"(?:most|highest|max(?:imum)?|best|higher|more|top)\s+capacity|maximi[sz]e|\b(?:which|what)\s+(?:conditions|recipes?)\b|"
+                           r"\bcandidates?\b|worth\s+trying|promising|\bideas?\s+for\b|any\s+ideas|\bdesign\s+(?:\d+\s+|some\s+|a\s+few\s+|the\s+next\s+)?(?:new\s+)?(?:experiments|runs|recipes|conditions)\b|\btry(?:ing)?\s+next|where\s+should\s+(?:i|we)\s+go|beat\s+(?:our|the|my)\s+best|"
+                           r"\bneed\s+(?:\d+\s+|some\s+|a\s+few\s+|more\s+)?(?:new\s+)?(?:conditions|recipes|experiments|runs)\b|"
+                           r"제안|추천|최적|골라|뽑아|가장\s*(?:높은|좋은)|최고|최선|최대|찾아|다음\s*(?:실험|배치|조건|샷)|뭘\s*해|무엇을\s*해"),
     ("predict_capacity", r"predict|what (?:capacity|would)|expected capacity|estimate (?:the )?capacity|how much capacity|capacity (?:of|for|at)|예측|용량은"),
     ("train_model", r"\btrain|retrain|re-train|fit (?:the |a )?model|model (?:quality|accuracy|performance|error)|how (?:good|accurate|reliable) is (?:the|your) model|\brmse\b|\br2\b|cross[- ]valid|학습|훈련"),
-    ("profile_dataset", r"profile|bias|biased|distribution|describe (?:the|my|our) (?:data|record|dataset)|summar|overview|how many (?:runs|experiments)|one[- ]valued|clustered|분포|편향|요약"),
+    ("profile_dataset", r"profile|bias|biased|distribution|describe (?:the|my|our) (?:data|record|dataset)|summar|overview|how many (?:runs|experiments)|one[- ]valued|clustered|skew|never\s+(?:vary|varied|changed|tried)|not\s+varied|coverage|"
+                        r"gaps?\s+in\s+(?:the|our|my)\s+(?:data|record)|(?:under|over)[- ]?represented|how\s+many\s+(?:\w+\s+)?(?:runs|experiments|samples|failures)|enough\s+(?:runs|data|experiments|samples)|how\s+much\s+data|실패한?\s*실험|몇\s*개야|imbalanc|spread\s+(?:across|over)|distributed|분포|편향|요약"),
+    ("propose_conditions", r"\b\d{1,3}\s+(?:new\s+|more\s+)?(?:recipes|experiments|runs|conditions|candidates)\b|\bgive\s+me\s+\d{1,3}\b"),
+    # last: a request about an attached record ("use this as my record", "check this file")
+    ("use_record", r"\b(?:use|take|load)\s+(?:this|that|it|the\s+attached(?:\s+file)?)\b|\bas\s+(?:my|our|the)\s+(?:record|data(?:set)?)\b|"
+                   r"\bcheck\s+(?:this|my|the\s+attached|the)\s+(?:record|file|csv|data)|(?:이|그)\s*(?:파일|기록|데이터)"),
 ]
+# Saying a value applies from now on makes it a constraint of the conversation, not a one-off request
+STANDING = r"\bfrom\s+now\s+on\b|\bgoing\s+forward\b|\bfor\s+all\s+(?:future|later|the\s+next)\b|\balways\b|\bkeep\b|\bhold\b|앞으로|계속|유지"
 FOLLOW_UP = r"^(?:now|also|and|then|instead|but|ok(?:ay)?|same|again|this time|그럼|이번엔|대신)\b|\b(?:keep|hold|fix|make it|change it|switch to|with the same)\b"
 GREETING = r"^\s*(?:hi|hello|hey|thanks|thank you|안녕|고마워)\b"
 
@@ -78,29 +101,6 @@ class RouterMemory:
     constraints: ConstraintSet = field(default_factory=ConstraintSet)
 
 
-# Words the intent patterns key on; a close misspelling ("propse", "conditons") is read as the word.
-VOCABULARY = (
-    "propose", "suggest", "recommend", "next", "conditions", "experiments", "experiment", "runs", "recipes",
-    "plan", "predict", "capacity", "train", "retrain", "model", "profile", "distribution", "biased", "record",
-    "results", "literature", "papers", "augment", "optimize", "candidates", "accurate",
-)
-
-
-def correct_typos(text: str) -> str:
-    """Replace near-misses of the intent vocabulary with the word itself."""
-    import difflib
-
-    def fix(match: re.Match[str]) -> str:
-        word = match.group(0)
-        low = word.lower()
-        if low in VOCABULARY or len(low) < 3:
-            return word
-        close = difflib.get_close_matches(low, VOCABULARY, n=1, cutoff=0.8)
-        return close[0] if close else word
-
-    return re.sub(r"[A-Za-z]+", fix, text)
-
-
 def detect_intent(message: str, attachments: list[Path], extraction: Extraction) -> str | None:
     """The tool the message is about, or None."""
     low = correct_typos(message).lower()
@@ -124,8 +124,22 @@ def asks_to_record(message: str, attachments: list[Path], extraction: Extraction
 CONDITION_INTENTS = {"propose_conditions", "draft_experiment_plan", "predict_capacity", "update_constraints"}
 
 
+def _scaled_count(message: str, memory: RouterMemory, ex: Extraction) -> bool:
+    """"double it", "half as many": the count of the last proposals, scaled (sets `ex.count`)."""
+    if ex.count is not None or memory.last_intent not in {"propose_conditions", "draft_experiment_plan"}:
+        return False
+    m = re.search(r"\b(?:double|twice\s+as\s+many)\b|\b(?:halve|half\s+as\s+many)\b|두\s*배|절반", message.lower())
+    if m is None:
+        return False
+    last = int(memory.last_args.get("n", 10))
+    ex.count = min(200, 2 * last) if re.search(r"double|twice|두", m.group(0)) else max(1, last // 2)
+    return True
+
+
 def _states_constraints(ex: Extraction) -> bool:
-    return bool(ex.fixed or ex.constraints or ex.removals or ex.clear)
+    """True when the message says something about the constraints (a limit, a restriction, a removal)."""
+    return bool(ex.constraints or ex.removals or ex.clear or ex.limit_problems or ex.vague_removal or ex.restricted
+                or ex.also_allowed)
 
 
 def route(message: str, space: DesignSpace, memory: RouterMemory, attachments: list[Path] | None = None,
@@ -134,13 +148,14 @@ def route(message: str, space: DesignSpace, memory: RouterMemory, attachments: l
     files = list(attachments or [])
     ex = extract(message, space)
     intent = detect_intent(message, files, ex)
+    scaled = _scaled_count(message, memory, ex)
     follow_up = intent is None and memory.last_intent is not None and bool(
         (re.search(FOLLOW_UP, message.strip().lower()) is not None and (ex.fixed or ex.count is not None or ex.problems))
-        or bool(ex.constraints or ex.removals or ex.limit_problems)
+        or (_states_constraints(ex) and not ex.clear) or scaled
     )
     if follow_up:
         intent = memory.last_intent
-    if intent is None and (ex.constraints or ex.removals or ex.clear):
+    if intent is None and (_states_constraints(ex) or (ex.fixed and re.search(STANDING, message.lower()))):
         intent = "update_constraints"  # "keep calcination below 760 °C" before any request: remember it
     # an attached CSV that is not a results file is the record to use ("use this", "my record", "check this")
     csvs = [p for p in files if p.suffix.lower() == ".csv"]
@@ -148,7 +163,14 @@ def route(message: str, space: DesignSpace, memory: RouterMemory, attachments: l
     if record_csv is not None and intent is None:
         intent = "use_record"
     result = Route(intent=intent, extraction=ex, notes=list(ex.notes))
+    if intent is None and ex.problems:  # "760 or 780 °C, which is better?": conditions we cannot use are a question
+        result.intent = "clarify"
+        result.questions += [f"I could not use {p}" for p in ex.problems]
+        return result
     if intent is None:
+        return result
+    if intent == "use_record" and record_csv is None:
+        result.questions.append("attach the file: a record CSV (experiment_id, the design-space columns, capacity_mah_g, status) or a .cif")
         return result
     if record_csv is not None:
         result.calls.append(ToolCall("use_record", {"file_name": record_csv.name}))
@@ -163,7 +185,7 @@ def route(message: str, space: DesignSpace, memory: RouterMemory, attachments: l
         return result
 
     if intent in {"propose_conditions", "draft_experiment_plan", "update_constraints"}:
-        _route_conditions(result, intent, message, ex, memory, follow_up)
+        _route_conditions(result, intent, message, ex, memory, follow_up, space)
     elif intent == "predict_capacity":
         if not ex.fixed:
             result.questions.append(
@@ -173,7 +195,9 @@ def route(message: str, space: DesignSpace, memory: RouterMemory, attachments: l
         result.calls.append(ToolCall("predict_capacity", {"conditions": dict(ex.fixed)}))
         memory.last_intent, memory.last_args = intent, {"conditions": dict(ex.fixed)}
     elif intent == "train_model":
-        compare = re.search(r"compar|which model|all models|table|rmse|r2|dt|random forest|mlp|neural", message.lower()) is not None
+        # the assessment always reports RMSE, MAE and R2; comparing model families is the slow extra
+        compare = re.search(r"compar\w*\s+(?:the\s+|all\s+|different\s+)?(?:models|algorithms|regressors)|which model|all models|\btable\b|"
+                            r"\bdt\b|random forest|\bmlp\b|neural|\blightgbm\b|\bgbm\b|모델\s*비교", message.lower()) is not None
         result.calls.append(ToolCall("train_model", {"compare_models": compare}))
         memory.last_intent, memory.last_args = intent, {}
     elif intent == "profile_dataset":
@@ -203,24 +227,50 @@ def route(message: str, space: DesignSpace, memory: RouterMemory, attachments: l
     return result
 
 
-def _route_conditions(result: Route, intent: str, message: str, ex: Extraction, memory: RouterMemory, follow_up: bool) -> None:
-    """Proposals, plans and constraint updates: the conversation's constraints plus what this message states."""
+def _route_conditions(result: Route, intent: str, message: str, ex: Extraction, memory: RouterMemory, follow_up: bool,
+                      space: DesignSpace) -> None:
+    """Proposals, plans and constraint updates: the conversation's constraints plus what this message states.
+
+    What one message states must hold together ("at 94% Ni ... Ni below 0.5" is a question, not a
+    replacement); against the earlier turns a new value replaces the old one and a new limit narrows
+    it. A set that contradicts itself or the design space is a question before any tool runs.
+    """
     before = memory.constraints
-    after = ConstraintSet() if ex.clear else before
-    dropped = [p for p in ex.removals if after.get(p) is not None]
-    after = after.without(*ex.removals)
-    after = after.extend([fixed_value(k, v) for k, v in ex.fixed.items()]).extend(ex.constraints)
+    removals = list(ex.removals)
+    if ex.vague_removal and not ex.clear:
+        candidates = [c for c in before.items if c.kind != "fixed"] if ex.vague_removal == "limit" else []
+        candidates = candidates or list(before.items)
+        if len(candidates) > 1:
+            listing = "; ".join(c.describe() for c in candidates)
+            result.questions.append(f"which constraint should I drop? In force: {listing}")
+            return
+        removals += [c.parameter for c in candidates if c.parameter not in removals]
+        if not candidates:
+            result.notes.append("no constraint is in force")
+    widened = _widen(before, ex.also_allowed, space, removals, result.notes)
+    try:
+        stated = ConstraintSet()
+        for c in [*(fixed_value(k, v) for k, v in ex.fixed.items()), *ex.constraints]:
+            stated = stated.intersect(c)
+        after = (ConstraintSet() if ex.clear else before).without(*removals).extend(widened).extend(stated.items)
+        after.validated(space)
+    except DesignSpaceError as err:
+        result.questions.append(f"I could not use that: {err}")
+        return
+    dropped = [p for p in removals if before.get(p) is not None and not ex.clear]
     if ex.clear or dropped:
         result.calls.append(ToolCall("update_constraints", {"clear": True} if ex.clear else {"remove": dropped}))
-    if ex.removals and not dropped and not ex.clear:
-        result.notes.append("no constraint was in force on " + ", ".join(ex.removals))
+    if removals and not dropped and not ex.clear:
+        missing = [p for p in removals if before.get(p) is None]
+        if missing:
+            result.notes.append("no constraint was in force on " + ", ".join(missing))
     memory.constraints = after
     proposing = intent != "update_constraints" and not (ex.clear and not _asks_for_runs(message, ex))
     if not proposing:
-        if not (ex.clear or dropped) or ex.fixed or ex.constraints:
-            stated = ConstraintFields.from_set(ConstraintSet().extend([fixed_value(k, v) for k, v in ex.fixed.items()]).extend(ex.constraints))
-            if stated:
-                result.calls.append(ToolCall("update_constraints", stated))
+        if not (ex.clear or dropped) or stated or widened:
+            fields = ConstraintFields.from_set(ConstraintSet().extend(widened).extend(stated.items))
+            if fields:
+                result.calls.append(ToolCall("update_constraints", fields))
         return
     n = ex.count if ex.count is not None else (memory.last_args.get("n", 10) if follow_up else 10)
     args: dict[str, Any] = {"fixed": {}, **ConstraintFields.from_set(after), "n": n}
@@ -228,12 +278,37 @@ def _route_conditions(result: Route, intent: str, message: str, ex: Extraction, 
         args["seed"] = ex.seed
     if ex.local_scan:
         args["local_scan"] = True
-    plan_only = intent == "draft_experiment_plan" and re.search(r"\b(?:these|those|them|the proposals|above|last)\b", message.lower())
+    plan_only = intent == "draft_experiment_plan" and re.search(
+        r"\b(?:these|those|them|the proposals|above|last)\b|이\s*(?:조건|제안|것)|위(?:의)?\s*(?:조건|제안)|이걸로|방금", message.lower())
     if not plan_only:
         result.calls.append(ToolCall("propose_conditions", args))
     if intent == "draft_experiment_plan":
         result.calls.append(ToolCall("draft_experiment_plan", {}))
     memory.last_intent, memory.last_args = ("draft_experiment_plan" if intent == "draft_experiment_plan" else "propose_conditions"), args
+
+
+def _widen(before: ConstraintSet, also: list[tuple[str, str]], space: DesignSpace, removals: list[str],
+           notes: list[str]) -> list[ParameterConstraint]:
+    """Let values back in ("oxygen is fine too"): a wider choice, or a removal (added to `removals`) when all are allowed."""
+    from tools.domain.design_space import CategoryParameter
+
+    widened: list[ParameterConstraint] = []
+    for name, value in also:
+        param = space.parameter(name)
+        old = before.get(name)
+        if old is None or not isinstance(param, CategoryParameter):
+            notes.append(f"{name} was not restricted: {value} was already allowed")
+            continue
+        if old.kind == "fixed":
+            allowed = {str(old.equals), value}
+        else:
+            allowed = (set(old.allowed) if old.allowed is not None else set(param.values)) - set(old.excluded) | {value}
+        if allowed >= set(param.values):
+            if name not in removals:
+                removals.append(name)
+        else:
+            widened.append(choice(name, allowed=[v for v in param.values if v in allowed]))
+    return widened
 
 
 def _asks_for_runs(message: str, ex: Extraction) -> bool:

@@ -254,12 +254,16 @@ class Assistant:
 
         return ingest_documents(self.settings, paths, self.ctx.progress)
 
-    def proposal_figures(self, data: dict[str, Any]) -> list[Any]:
-        """Figures of a propose_conditions result: predictions with uncertainty, and the record against the proposals."""
+    def proposal_images(self, data: dict[str, Any]) -> list[bytes]:
+        """PNG images of a propose_conditions result: predictions with uncertainty, and the record against the proposals.
+
+        Rendered once per result: a page that shows them again (every rerun of the UI) reuses the bytes.
+        """
+        from tools.plotting import figure_png
         from tools.proposer.output import proposals_figure, record_vs_proposals_figure
 
         rows = list(data.get("proposals", []))
-        return [proposals_figure(rows), record_vs_proposals_figure(self.ctx.record(), rows)]
+        return [figure_png(proposals_figure(rows), dpi=150), figure_png(record_vs_proposals_figure(self.ctx.record(), rows), dpi=150)]
 
     # -- conversation state ---------------------------------------------------------------------
     def constraint_list(self) -> list[dict[str, Any]]:

@@ -49,3 +49,28 @@ def isolated_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
 def shared_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data directory shared by the tests of a session, so a fitted model is reused (load_or_fit)."""
     return tmp_path_factory.mktemp("matassist-shared-data")
+
+
+@pytest.fixture()
+def standin_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replace the (slow) model fit with the closed-form stand-in (tests/proposer_standin.py) for CLI and chat tests."""
+    import tools.modelling.capacity_model as cm
+    from tests.proposer_standin import ncm_standin
+
+    def fake_load_or_fit(record, folder, seed=0, **_kw):
+        return ncm_standin(record.space), False
+
+    monkeypatch.setattr(cm, "load_or_fit", fake_load_or_fit)
+
+
+@pytest.fixture()
+def small_swarm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 30-iteration, 20-particle swarm wherever no size is given (the assistant's tools, `matassist ask`)."""
+    import tools.proposer.swarm as swarm
+
+    full = swarm.propose
+
+    def propose(*args, iterations=None, particles=None, **kwargs):
+        return full(*args, iterations=iterations or 30, particles=particles or 20, **kwargs)
+
+    monkeypatch.setattr(swarm, "propose", propose)

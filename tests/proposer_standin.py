@@ -7,11 +7,11 @@ put the optimum, the uncertainty and the failure region exactly where a test nee
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, Field
 
 from tools.domain.design_space import DesignSpace, design_space_from_dict
 from tools.domain.record import ExperimentRecord, record_from_rows
@@ -43,6 +43,20 @@ def toy_record(points: list[tuple[float, float]] | None = None, capacity: float 
     return record_from_rows(rows, toy_space(), source="toy")
 
 
+class StandInMetadata(BaseModel):
+    """The metadata fields the tools read from a fitted model; small LightGBM settings for the assessment's folds."""
+
+    n_train: int = 0
+    n_failed: int = 0
+    n_members: int = 2
+    has_failure_model: bool = False
+    failure_model_note: str = "stand-in model"
+    metrics: dict[str, float] = Field(default_factory=lambda: {"cv_rmse": 0.0})
+    trained_at: str = "2026-01-01T00:00:00+00:00"
+    source_counts: dict[str, int] = Field(default_factory=dict)
+    hyperparameters: dict[str, Any] = Field(default_factory=lambda: {"n_estimators": 20, "num_leaves": 7, "learning_rate": 0.2})
+
+
 class StandInModel:
     """Mean, std and failure probability given as functions of the design-space columns."""
 
@@ -51,10 +65,7 @@ class StandInModel:
         self.encoder = FeatureEncoder(space)
         self._mean, self._std, self._fail = mean, std, fail
         self.calls = 0
-        self.metadata = SimpleNamespace(
-            n_train=0, n_failed=0, n_members=2, has_failure_model=fail is not None,
-            metrics={"cv_rmse": 0.0}, trained_at="2026-01-01T00:00:00+00:00",
-        )
+        self.metadata = StandInMetadata(has_failure_model=fail is not None)
 
     def _columns(self, X: np.ndarray) -> Columns:
         return {name: X[:, j] for j, name in enumerate(self.encoder.feature_names)}

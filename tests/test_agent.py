@@ -51,6 +51,37 @@ def test_tool_error_goes_back_to_the_model_which_corrects_itself(cfg):
     assert "unknown parameter 'nickel'; the parameters are: ni, co, mn" in error_message.content
 
 
+def test_llm_proposes_under_limits_and_exclusions_then_drops_one(cfg, standin_fit, small_swarm):
+    """The LLM path states bounds and exclusions as tool arguments; every proposal obeys them; a later turn drops one."""
+    model = scripted(
+        tool_call("propose_conditions", {"fixed": {"ni": 0.94}, "below": {"calcination_temp_c": 760}, "at_least": {"li_ratio": 1.02},
+                                         "excluded": {"coating": ["W", "none"]}, "n": 4}, "c1"),
+        "Here are the runs.",
+        tool_call("update_constraints", {"remove": ["calcination_temp_c"]}, "c2"),
+        tool_call("propose_conditions", {"n": 3}, "c3"),
+        "Done.",
+    )
+    assistant = Assistant(cfg, chat_model=model)
+    first = assistant.ask("4 runs at 94% Ni below 760 C with Li/TM at least 1.02, coated but never with W")
+    assert [(c.name, c.ok) for c in first.tool_calls] == [("propose_conditions", True)]
+    rows = [p["params"] for p in first.outputs[0].data["proposals"]]
+    assert len(rows) == 4
+    for row in rows:
+        assert row["ni"] == 0.94 and row["calcination_temp_c"] < 760 and row["li_ratio"] >= 1.02
+        assert row["coating"] not in {"W", "none"}
+    assert assistant.holding_line() == ("Holding: ni = 0.94; li_ratio >= 1.02; calcination_temp_c < 760 degC; "
+                                        "coating not in {W, none}.")
+
+    second = assistant.ask("drop the temperature limit and give me 3 more")
+    assert [(c.name, c.ok) for c in second.tool_calls] == [("update_constraints", True), ("propose_conditions", True)]
+    assert assistant.holding_line() == "Holding: ni = 0.94; li_ratio >= 1.02; coating not in {W, none}."
+    assert [c["parameter"] for c in second.constraints] == ["ni", "li_ratio", "coating"]
+    rows = [p["params"] for p in second.outputs[1].data["proposals"]]
+    assert len(rows) == 3
+    for row in rows:
+        assert row["ni"] == 0.94 and row["li_ratio"] >= 1.02 and row["coating"] not in {"W", "none"}
+
+
 def test_follow_up_sees_the_previous_turn(cfg):
     model = scripted(
         tool_call("draft_experiment_plan", {}, "c1"),

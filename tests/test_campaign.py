@@ -11,7 +11,6 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.app import app
-from tests.proposer_standin import ncm_standin
 from tools.campaign.baselines import expert_proposals, random_proposals
 from tools.campaign.shots import next_shot_label, shot_errors
 from tools.campaign.simulation import run_campaign
@@ -20,17 +19,6 @@ from tools.domain.design_space import DesignSpace
 from tools.domain.record import ExperimentRecord, read_record
 
 runner = CliRunner()
-
-
-@pytest.fixture()
-def standin_fit(monkeypatch: pytest.MonkeyPatch, ncm_space: DesignSpace) -> None:
-    """Replace the (slow) model fit with the closed-form stand-in for CLI tests."""
-    import tools.modelling.capacity_model as cm
-
-    def fake_load_or_fit(record, folder, seed=0, **_kw):
-        return ncm_standin(record.space), False
-
-    monkeypatch.setattr(cm, "load_or_fit", fake_load_or_fit)
 
 
 def _one_line_error(result) -> str:
@@ -89,6 +77,31 @@ def test_propose_bad_fixed_values_exit_2(demo_csv: Path, standin_fit: None, fix:
         args += ["--fix", item]
     result = runner.invoke(app, args)
     assert expected in _one_line_error(result)
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("command", ["propose", "plan"])
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (["--where", "temp<760"], "unknown parameter 'temp'; the parameters are: ni, co, mn"),
+        (["--where", "calcination_temp_c<600"], "no allowed value of calcination_temp_c satisfies calcination_temp_c < 600 degC (its range is 650 to 850 degC)"),
+        (["--where", "coating!=Q"], "coating != Q: 'Q' is not one of none, B, W, Co, Al"),
+        (["--where", "calcination_temp_c<760", "--where", "calcination_temp_c>770"], "770 < calcination_temp_c < 760 degC"),
+        (["--fix", "ni=0.94", "--where", "ni<0.9"], "contradictory constraints: ni = 0.94 and ni < 0.9"),
+        (["--where", "calcination_temp_c<abc"], "--where 'calcination_temp_c<abc': write e.g."),
+    ],
+)
+def test_bad_constraints_exit_2_with_one_line_and_write_nothing(command: str, options: list[str], expected: str, demo_csv: Path,
+                                                                 standin_fit: None, isolated_data_dir: Path) -> None:
+    before_data, before_record = _files(isolated_data_dir), demo_csv.read_bytes()
+    result = runner.invoke(app, [command, "--data", str(demo_csv), *options])
+    assert expected in _one_line_error(result)
+    assert _files(isolated_data_dir) == before_data
+    assert demo_csv.read_bytes() == before_record
 
 
 def test_propose_empty_record_exits_2(tmp_path: Path, ncm_space: DesignSpace, standin_fit: None) -> None:

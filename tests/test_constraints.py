@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from cli.common import constraint_arguments, parse_where
+from tests.constraint_strategies import constraint_sets, rough_constraint_sets
 from tools.domain.constraints import (
     Bound,
     ConstraintFields,
     ConstraintSet,
-    ParameterConstraint,
     choice,
     fixed_value,
     value_range,
 )
-from tools.domain.design_space import CategoryParameter, NumberParameter
+from tools.domain.design_space import NumberParameter
 from tools.domain.errors import DesignSpaceError, MatassistError
 
 
@@ -74,6 +74,18 @@ def test_narrowed_space_snaps_strict_limits_to_the_grid(ncm_space):
     assert narrowed.fixed == {"atmosphere": "O2"}  # one category left: held
 
 
+def test_a_fixed_value_rules_out_the_category_that_would_pin_it_elsewhere(ncm_space):
+    """Holding coating_time_h = 2 means coated runs: coating none would pin it to 0 (a limit only applies where active)."""
+    narrowed = ConstraintSet().extend([fixed_value("coating_time_h", 2.0)]).validated(ncm_space).narrowed_space(ncm_space)
+    assert narrowed.parameter("coating").values == ("B", "W", "Co", "Al")
+    limited = ConstraintSet().extend([value_range("coating_time_h", upper=2.0)]).validated(ncm_space).narrowed_space(ncm_space)
+    assert "none" in limited.parameter("coating").values
+    for other in (fixed_value("coating", "none"), choice("coating", allowed=["none"])):
+        with pytest.raises(DesignSpaceError) as err:
+            ConstraintSet().extend([fixed_value("coating_time_h", 2.0), other]).validated(ncm_space)
+        assert str(err.value) == "contradictory constraints: coating = none pins coating_time_h to 0, but coating_time_h = 2 is held"
+
+
 def test_violations_name_the_broken_constraint_and_skip_inactive_parameters(ncm_space, demo_record):
     row = demo_record.frame.iloc[0][ncm_space.names].to_dict()
     row.update({"calcination_temp_c": 770.0, "coating": "none", "coating_temp_c": 0.0, "coating_amount": 0.0, "coating_time_h": 0.0})
@@ -128,26 +140,6 @@ def test_fix_and_where_must_both_hold():
             __import__("tools.domain.design_space", fromlist=["load_design_space"]).load_design_space("ncm"))
 
 
-@st.composite
-def constraint_sets(draw, space):
-    items: list[ParameterConstraint] = []
-    for p in draw(st.lists(st.sampled_from(space.parameters), unique_by=lambda p: p.name, max_size=5)):
-        if isinstance(p, CategoryParameter):
-            values = draw(st.lists(st.sampled_from(p.values), min_size=1, max_size=len(p.values), unique=True))
-            items.append(choice(p.name, allowed=values) if draw(st.booleans()) else choice(p.name, excluded=values))
-        else:
-            assert p.n_levels is not None
-            ks = sorted(draw(st.lists(st.integers(0, p.n_levels - 1), min_size=2, max_size=2)))
-            lo, hi = p.value_at(ks[0]), p.value_at(ks[1])
-            kind = draw(st.sampled_from(["fixed", "upper", "lower", "both"]))
-            if kind == "fixed":
-                items.append(fixed_value(p.name, lo))
-            else:
-                items.append(value_range(p.name, lo if kind in {"lower", "both"} else None, hi if kind in {"upper", "both"} else None,
-                                         lower_strict=draw(st.booleans()), upper_strict=draw(st.booleans())))
-    return ConstraintSet(items=tuple(items))
-
-
 @settings(max_examples=150, deadline=None)
 @given(data=st.data())
 def test_random_sets_validate_or_fail_with_one_line(ncm_space, data):
@@ -160,3 +152,62 @@ def test_random_sets_validate_or_fail_with_one_line(ncm_space, data):
     narrowed = typed.narrowed_space(ncm_space)
     for p in narrowed.numbers:
         assert p.low <= p.high
+        c = typed.get(p.name)
+        if c is not None and c.kind == "range":  # the narrowed ends are allowed values
+            assert c.holds(p.low) and c.holds(p.high), (c.describe(), p.low, p.high)
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_rough_sets_validate_or_fail_with_one_line(ncm_space, data):
+    """Limits anywhere (off the grid, outside the range, past each other): an error in one line, or ends that hold."""
+    cs = data.draw(rough_constraint_sets(ncm_space))
+    try:
+        typed = cs.validated(ncm_space)
+    except DesignSpaceError as err:
+        assert "\n" not in str(err) and str(err)
+        return
+    for p in typed.narrowed_space(ncm_space).numbers:
+        c = typed.get(p.name)
+        if c is not None and c.kind == "range":
+            assert c.holds(p.low) and c.holds(p.high), (c.describe(), p.low, p.high)
+
+
+@pytest.fixture(scope="module")
+def tool_context(tmp_path_factory):
+    """One conversation's tools on the demo record: the stand-in model and a tiny swarm (module-wide, so hypothesis reuses it)."""
+    import tools.modelling.capacity_model as cm
+    from assistant.settings import Settings
+    from assistant.tools.base import ToolContext
+    from tests.proposer_standin import ncm_standin
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cm, "load_or_fit", lambda record, folder, seed=0, **_kw: (ncm_standin(record.space), False))
+        ctx = ToolContext(settings=Settings(data_dir=tmp_path_factory.mktemp("data")),
+                          proposer_overrides={"iterations": 12, "particles": 12})
+        ctx.record()
+        yield ctx
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_constraints_through_the_propose_tool_hold_or_fail_in_one_line(tool_context, ncm_space, data):
+    """Every proposal satisfies every stated constraint, or one line names the problem; never a traceback."""
+    from assistant.tools import build_registry
+    from assistant.tools.base import run_tool
+
+    cs = data.draw(st.one_of(constraint_sets(ncm_space), rough_constraint_sets(ncm_space)))
+    n = data.draw(st.integers(1, 4))
+    tool_context.constraints = ConstraintSet()
+    output = run_tool(tool_context, build_registry()["propose_conditions"], {**ConstraintFields.from_set(cs), "n": n})
+    event("refused" if not output.ok else "proposed")
+    if not output.ok:
+        assert output.summary.startswith("error: ") and "\n" not in output.summary and "Traceback" not in output.summary
+        assert tool_context.constraints == ConstraintSet()  # a refused request changes nothing
+        return
+    proposals = output.data["proposals"]
+    assert len(proposals) == n
+    for p in proposals:
+        assert ncm_space.row_problems(p["params"]) == []
+        assert cs.violations(p["params"], ncm_space) == [], (cs.holding_line(ncm_space), p["params"])
+    assert set(tool_context.constraints.parameters) == set(cs.parameters)

@@ -48,6 +48,21 @@ def test_typo_column_is_named_with_a_suggestion(demo_csv, tmp_path):
     assert "column 'calcination_temp_c': missing column" in text
 
 
+def test_a_header_problem_does_not_hide_the_cell_problems(demo_csv, tmp_path):
+    def spoil(f):
+        f = f.rename(columns={"calcination_temp_c": "calcinaton_temp_c"})
+        f.loc[3, "coating"] = "Zn"
+        f.loc[5, "ni"] = "0.945"
+        f.loc[7, "coating"], f.loc[7, "coating_temp_c"] = "none", "0"  # pinned by its coating: fine
+        return f
+
+    with pytest.raises(RecordValidationError) as info:
+        read_record(_edit(demo_csv, tmp_path, spoil))
+    assert [(i.row, i.column) for i in info.value.issues] == [
+        (None, "calcination_temp_c"), (None, "calcinaton_temp_c"), (3, "coating"), (5, "ni")]
+    assert "row 4 (line 5), column 'coating': 'Zn' is not one of none, B, W, Co, Al" in str(info.value)
+
+
 def test_temperature_off_step_names_row_and_column(demo_csv, tmp_path):
     def bump(f):
         f.loc[4, "calcination_temp_c"] = "762"

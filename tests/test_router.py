@@ -1,47 +1,118 @@
-"""The offline router on the routing test set, plus follow-ups and memory."""
+"""The offline router on the routing test set (pass rate and known gaps), plus follow-ups and memory.
+
+Each case of tests/data/routing_cases.yaml is a message as a scientist writes it, optionally
+after earlier turns (`before`) and with attached files (`attach`), and what the router must do:
+`calls` (tool names in order) with their arguments, `ask: true` (a question, no tool), or
+`none: true` (off-topic). The arguments of propose_conditions (or, without it, of the last
+update_constraints call) must equal exactly `fixed`, `n`, `at_most`, `below`, `at_least`,
+`above`, `allowed`, `excluded`, `seed` and `local_scan` as given; `update` is the exact
+argument set of the first update_constraints call, `args` a subset of the first call's.
+
+A case the router is known to get wrong carries `known_gap: true`: it is still run (and must
+still fail, so a fixed gap loses its flag), and the gaps count against a 5% budget.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from assistant.router import RouterMemory, route
+from tools.domain.design_space import DesignSpace
 
-CASES = yaml.safe_load((Path(__file__).parent / "data" / "routing_cases.yaml").read_text(encoding="utf-8"))
+CASES: list[dict[str, Any]] = yaml.safe_load((Path(__file__).parent / "data" / "routing_cases.yaml").read_text(encoding="utf-8"))
 CORE_TOOLS = {"propose_conditions", "predict_capacity", "train_model", "record_results", "profile_dataset", "draft_experiment_plan"}
 ALL_TOOLS = CORE_TOOLS | {"validate_cif", "query_materials_project", "search_literature", "augment_dataset"}
+CONVERSATION_TOOLS = {"update_constraints", "use_record"}
+ARG_KEYS = ("fixed", "n", "at_most", "below", "at_least", "above", "allowed", "excluded", "seed", "local_scan")
+CASE_KEYS = {"message", "before", "attach", "calls", "args", "update", "ask", "none", "known_gap", *ARG_KEYS}
+MIN_PASS_RATE = 0.95
+
+
+def _korean(text: str) -> bool:
+    return any("\uac00" <= ch <= "\ud7a3" for ch in text)
+
+
+def routing_problems(case: dict[str, Any], space: DesignSpace, folder: Path) -> list[str]:
+    """What the router does differently from the case (empty when it routes as expected)."""
+    memory = RouterMemory()
+    for earlier in case.get("before", []):
+        decision = route(earlier, space, memory, [], available=ALL_TOOLS)
+        if decision.questions or not decision.calls:
+            return [f"earlier turn {earlier!r} did not route: {decision.questions or 'no tool'}"]
+    attachments = []
+    names = case.get("attach", [])
+    for name in [names] if isinstance(names, str) else names:
+        path = folder / name
+        path.write_text("data_x\n_cell_length_a 1\n")  # the router looks at the suffix only
+        attachments.append(path)
+    decision = route(case["message"], space, memory, attachments, available=ALL_TOOLS)
+    got = [(c.name, c.args) for c in decision.calls]
+    if case.get("none"):
+        return [] if decision.intent is None and not decision.calls else [f"expected no tool, got {decision.intent}: {got}"]
+    if case.get("ask"):
+        return [] if decision.questions and not decision.calls else [f"expected a question, got {got}"]
+    problems = [f"asked {decision.questions}"] if decision.questions else []
+    if [c.name for c in decision.calls] != case["calls"]:
+        problems.append(f"called {got}")
+        return problems
+    if "args" in case:
+        subset = {k: decision.calls[0].args.get(k) for k in case["args"]}
+        if subset != case["args"]:
+            problems.append(f"{decision.calls[0].name} arguments {decision.calls[0].args}, expected {case['args']}")
+    expected = {k: case[k] for k in ARG_KEYS if k in case}
+    if expected:
+        target = next((c for c in decision.calls if c.name == "propose_conditions"), None) or next(
+            (c for c in reversed(decision.calls) if c.name == "update_constraints"), None)
+        if target is None or target.args != expected:
+            problems.append(f"arguments {target.args if target else None}, expected {expected}")
+    if "update" in case:
+        update = next((c for c in decision.calls if c.name == "update_constraints"), None)
+        if update is None or update.args != case["update"]:
+            problems.append(f"update_constraints arguments {update.args if update else None}, expected {case['update']}")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def routed(ncm_space: DesignSpace, tmp_path_factory: pytest.TempPathFactory) -> list[list[str]]:
+    """Every case routed once: its problems, in the order of CASES."""
+    return [routing_problems(case, ncm_space, tmp_path_factory.mktemp("attach")) for case in CASES]
 
 
 def test_the_set_is_large_and_varied():
-    assert len(CASES) >= 40
-    assert {t for c in CASES for t in c.get("calls", [])} == ALL_TOOLS
-    assert sum(1 for c in CASES if any("\uac00" <= ch <= "\ud7a3" for ch in c["message"])) >= 5
+    assert len(CASES) >= 150
+    for case in CASES:
+        assert set(case) <= CASE_KEYS, case
+        assert sum(k in case for k in ("calls", "ask", "none")) == 1, case
+        if "propose_conditions" in case.get("calls", []):
+            assert "fixed" in case and "n" in case, case
+    assert {t for c in CASES for t in c.get("calls", [])} == ALL_TOOLS | CONVERSATION_TOOLS
+    assert sum(1 for c in CASES if _korean(c["message"])) >= 25
+    assert sum(1 for c in CASES if c.get("ask")) >= 10
+    constraint_kinds = {k for c in CASES for k in ("at_most", "below", "at_least", "above", "allowed", "excluded") if k in c}
+    assert constraint_kinds == {"at_most", "below", "at_least", "above", "allowed", "excluded"}
+    assert any("update" in c and c["update"].get("clear") for c in CASES)
+    assert any("update" in c and c["update"].get("remove") for c in CASES)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c["message"][:40] for c in CASES])
-def test_routing_case(case, ncm_space, tmp_path):
-    attachments = []
-    if "attach" in case:
-        path = tmp_path / case["attach"]
-        path.write_text("data_x\n_cell_length_a 1\n")
-        attachments.append(path)
-    decision = route(case["message"], ncm_space, RouterMemory(), attachments, available=ALL_TOOLS)
-    if case.get("none"):
-        assert decision.intent is None and not decision.calls
-        return
-    if case.get("ask"):
-        assert decision.questions and not decision.calls
-        return
-    assert not decision.questions, decision.questions
-    assert [c.name for c in decision.calls] == case["calls"]
-    if "args" in case:
-        assert {k: decision.calls[0].args.get(k) for k in case["args"]} == case["args"]
-    if "fixed" in case:
-        args = decision.calls[0].args
-        assert args["fixed"] == case["fixed"]
-        assert args["n"] == case["n"]
+@pytest.mark.parametrize("index", range(len(CASES)), ids=[c["message"][:40] for c in CASES])
+def test_routing_case(index, routed):
+    problems = routed[index]
+    if CASES[index].get("known_gap"):
+        assert problems, "this known gap routes correctly now: remove its known_gap flag"
+    else:
+        assert not problems, problems
+
+
+def test_routing_pass_rate_and_known_gaps(routed):
+    failures = [f"{c['message']!r}: {'; '.join(p)}" for c, p in zip(CASES, routed, strict=True) if p]
+    gaps = [c["message"] for c in CASES if c.get("known_gap")]
+    rate = 1 - len(failures) / len(CASES)
+    assert len(gaps) <= (1 - MIN_PASS_RATE) * len(CASES), f"{len(gaps)} known gaps exceed the 5% budget: {gaps}"
+    assert rate >= MIN_PASS_RATE, f"{rate:.1%} routed right; failures:\n" + "\n".join(failures)
 
 
 def test_follow_up_keeps_the_previous_request(ncm_space):

@@ -25,11 +25,16 @@ def pyplot() -> Any:
     return plt
 
 
-def save_figure(fig: Any, path: Path) -> Path:
-    """Render a figure to PNG bytes and write them atomically."""
+def figure_png(fig: Any, dpi: int = 110) -> bytes:
+    """Render a figure to PNG bytes and close it."""
     plt = pyplot()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    """Render a figure to PNG bytes and write them atomically."""
+    atomic_write_bytes(path, figure_png(fig))
     return path

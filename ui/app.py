@@ -58,9 +58,10 @@ def _session() -> Any:
 
 
 # -- rendering -------------------------------------------------------------------------------
-def _render_outputs(reply_outputs: list[dict[str, Any]], calls: list[dict[str, Any]], key: str) -> None:
+def _render_outputs(message: dict[str, Any], key: str) -> None:
     state = _session()
-    for i, (call, raw) in enumerate(zip(calls, reply_outputs, strict=False)):
+    images = message.setdefault("images", {})  # rendered once: every rerun of the page shows the same PNGs
+    for i, (call, raw) in enumerate(zip(message["calls"], message["outputs"], strict=False)):
         output = ToolOutput.model_validate(raw)
         icon = ":material/build:" if output.ok else ":material/warning:"
         with st.expander(f"tool: {call['name']}" + ("" if output.ok else " (error)"), expanded=False, icon=icon):
@@ -74,14 +75,15 @@ def _render_outputs(reply_outputs: list[dict[str, Any]], calls: list[dict[str, A
             if output.data.get("proposals"):
                 table = proposals_frame(output.data)
                 st.dataframe(table, hide_index=True, width="stretch")
-                try:
-                    figures = state.assistant.proposal_figures(output.data)
-                except MatassistError as err:
-                    st.warning(str(err))
-                    figures = []
-                for column, figure in zip(st.columns(2), figures, strict=False):
+                if i not in images:
+                    try:
+                        images[i] = state.assistant.proposal_images(output.data)
+                    except MatassistError as err:
+                        st.warning(str(err))
+                        images[i] = []
+                for column, png in zip(st.columns(2), images[i], strict=False):
                     with column:
-                        st.pyplot(figure, clear_figure=True)
+                        st.image(png, width="stretch")
                 st.download_button("Download proposals (CSV)", proposals_csv(output.data).encode(), file_name="proposals.csv",
                                    mime="text/csv", key=f"{key}-dl-proposals-{i}")
         elif call["name"] == "draft_experiment_plan":
@@ -101,7 +103,7 @@ def _render_message(message: dict[str, Any], index: int) -> None:
     with st.chat_message(message["role"]):
         st.markdown(message["content"])
         if message.get("outputs"):
-            _render_outputs(message["outputs"], message["calls"], key=f"m{index}")
+            _render_outputs(message, key=f"m{index}")
         if message.get("unverified"):
             st.caption(f"numbers not found in any tool result: {', '.join(message['unverified'])}")
 

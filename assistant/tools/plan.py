@@ -54,7 +54,7 @@ def _run(ctx: ToolContext, args: DraftExperimentPlanInput) -> ToolOutput:
     folder = ctx.output_dir("plans") / f"{date.today().isoformat()}-{shot}-{int(time.time())}"
     folder.mkdir(parents=True, exist_ok=True)
     request = PlanInput(runs=runs, title=args.title, shot=shot, replicates=args.replicates, add_control=args.add_control,
-                        fixed=fixed, results_file=str(folder / "results_template.csv"))
+                        fixed=fixed, constraints=ctx.constraints, results_file=str(folder / "results_template.csv"))
     template = load_prompt("experiment_plan.md", PLAN_VARIABLES)
     plan = draft_plan(request, record.space, record, template=template)
     atomic_write_text(folder / "plan.md", plan.markdown)

@@ -289,6 +289,7 @@ class ConstraintSet(BaseModel):
         search bounds; records keep being validated against the original space.
         """
         fixed: dict[str, float | str] = dict(self.fixed)
+        ruled_out = self._ruled_out_by_fixed(space)
         params: list[NumberParameter | CategoryParameter] = []
         for p in space.parameters:
             if isinstance(p, NumberParameter):
@@ -296,6 +297,13 @@ class ConstraintSet(BaseModel):
                 params.append(p if levels is None else p.model_copy(update={"low": levels[0], "high": levels[1]}))
             else:
                 values = self.allowed_values(p)
+                if p.name in ruled_out:
+                    held = fixed.get(p.name)
+                    clash = ruled_out[p.name].get(str(held)) if held is not None else None
+                    values = tuple(v for v in (values or p.values) if v not in ruled_out[p.name])
+                    if clash is not None or not values:
+                        value, why = (str(held), clash) if clash is not None else next(iter(ruled_out[p.name].items()))
+                        raise DesignSpaceError(f"contradictory constraints: {p.name} = {value} {why}")
                 if values is not None and len(values) == 1:
                     fixed.setdefault(p.name, values[0])
                 params.append(p if values is None else p.model_copy(update={"values": values}))
@@ -304,6 +312,23 @@ class ConstraintSet(BaseModel):
             return narrowed.with_fixed(fixed)
         except DesignSpaceError as err:
             raise DesignSpaceError(_conflict_message(str(err), self)) from err
+
+    def _ruled_out_by_fixed(self, space: DesignSpace) -> dict[str, dict[str, str]]:
+        """Categories a fixed value rules out: holding coating_time_h = 2 rules out coating none (which pins it to 0).
+
+        category -> {value: why, e.g. "pins coating_time_h to 0, but coating_time_h = 2 is held"}. A limit
+        (a range) applies only where its parameter is active; a fixed value is a statement about every proposal.
+        """
+        out: dict[str, dict[str, str]] = {}
+        for cond in space.conditionals:
+            clash = [(name, pinned) for name, pinned in cond.then.items()
+                     if name in self.fixed and not isinstance(self.fixed[name], str) and not _close(float(self.fixed[name]), float(pinned))]
+            if clash and len(cond.when) == 1:
+                (category, value), = cond.when.items()
+                name, pinned = clash[0]
+                out.setdefault(category, {})[value] = (f"pins {name} to {format_value(pinned)}, but {name} = "
+                                                       f"{format_value(self.fixed[name])} is held")
+        return out
 
     def violations(self, row: Mapping[str, Any], space: DesignSpace) -> list[str]:
         """Every constraint a complete row breaks, as text (empty when the row satisfies them all)."""
@@ -337,27 +362,23 @@ def _unit(space: DesignSpace | None, name: str) -> str:
 
 
 def _first_at_or_above(p: NumberParameter, bound: Bound) -> float:
-    """The smallest grid value satisfying a lower bound (above it when strict)."""
-    if p.step is None:
+    """The smallest grid value satisfying a lower bound (above it when strict); above `high` when none does."""
+    if p.step is None or p.n_levels is None:
         return bound.value if not bound.strict else math.nextafter(bound.value, math.inf)
-    k = math.ceil(p.grid_index(bound.value) - 1e-9)
-    value = p.value_at(k) if k >= 0 else p.low
-    if bound.strict and _close(value, bound.value):
-        value = p.value_at(k + 1)
-    return value
+    k = max(0, math.ceil(p.grid_index(bound.value) - 1e-9))
+    if bound.strict and k < p.n_levels and _close(p.value_at(k), bound.value):
+        k += 1
+    return p.value_at(k) if k < p.n_levels else p.high + p.step  # nothing at or above: an empty range
 
 
 def _last_at_or_below(p: NumberParameter, bound: Bound) -> float:
-    """The largest grid value satisfying an upper bound (below it when strict)."""
-    if p.step is None:
+    """The largest grid value satisfying an upper bound (below it when strict); below `low` when none does."""
+    if p.step is None or p.n_levels is None:
         return bound.value if not bound.strict else math.nextafter(bound.value, -math.inf)
-    k = math.floor(p.grid_index(bound.value) + 1e-9)
-    if k < 0:
-        return p.low - p.step  # nothing at or below: an empty range
-    value = p.value_at(k)
-    if bound.strict and _close(value, bound.value):
-        value = p.value_at(k - 1) if k >= 1 else p.low - p.step
-    return value
+    k = min(p.n_levels - 1, math.floor(p.grid_index(bound.value) + 1e-9))
+    if bound.strict and k >= 0 and _close(p.value_at(k), bound.value):
+        k -= 1
+    return p.value_at(k) if k >= 0 else p.low - p.step  # nothing at or below: an empty range
 
 
 def _check_one(c: ParameterConstraint, space: DesignSpace) -> ParameterConstraint:

@@ -8,6 +8,7 @@ value when a category takes a value (no coating -> coating temperature 0).
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Iterable, Mapping
@@ -428,10 +429,19 @@ def load_design_space(source: str | Path = "ncm") -> DesignSpace:
     path = Path(source)
     if not path.suffix and str(source) in BUILTIN_SPACES:
         path = builtin_space_path(str(source))
-    if not path.exists():
+    try:
+        stat = path.stat()
+    except OSError as err:
         raise DesignSpaceError(
             f"design space '{source}' not found: give a YAML file path or one of {', '.join(BUILTIN_SPACES)}"
-        )
+        ) from err
+    # every turn of a conversation asks for its space: parse a file once while it is unchanged (spaces are frozen)
+    return _load_file(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _load_file(path_text: str, mtime_ns: int, size: int) -> DesignSpace:
+    path = Path(path_text)
     try:
         data = yaml.safe_load(read_user_bytes(path, max_bytes=_MAX_SPACE_BYTES).decode("utf-8"))
     except DataFileError as err:  # a pipe, a device, a huge file: never read

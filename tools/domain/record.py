@@ -105,6 +105,22 @@ def _not_a_number(cell: str) -> str:
     return f"{quoted(cell)} is not a number{hint}"
 
 
+def _cell_problems(space: DesignSpace, out: dict[str, Any], i: int, bad_cells: set[tuple[int | None, str | None]]) -> list[RecordIssue]:
+    """The cells of row `i` that break their own parameter, when a missing column rules out whole-row checks."""
+    row = {name: out[name][i] for name in space.names if name in out}
+    # a number a conditional may pin (coating none -> coating_temp_c 0) is judged with its whole row only
+    undecided = {name for cond in space.conditionals if any(k not in row for k in cond.when) for name in cond.then}
+    pinned = space.conditional_values(row)
+    issues = []
+    for name, value in row.items():
+        if (i, name) in bad_cells or name in undecided or name in pinned or (isinstance(value, float) and math.isnan(value)):
+            continue
+        problem = space.value_problem(name, value)
+        if problem:
+            issues.append(RecordIssue(i, name, problem))
+    return issues
+
+
 def validate_frame(raw: pd.DataFrame, space: DesignSpace, source: str | None = None) -> ExperimentRecord:
     """Validate a text frame against the space and return the typed, canonical record.
 
@@ -206,7 +222,10 @@ def validate_frame(raw: pd.DataFrame, space: DesignSpace, source: str | None = N
     # per-row checks that need whole rows
     bad_cells = {(iss.row, iss.column) for iss in issues}
     lo, hi = space.target.low, space.target.high
-    for i in range(n if complete else 0):
+    for i in range(n):
+        if not complete:
+            issues += _cell_problems(space, out, i, bad_cells)
+            continue
         row = {name: out[name][i] for name in space.names}
         if any((i, name) in bad_cells for name in space.names):
             continue

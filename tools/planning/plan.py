@@ -17,6 +17,7 @@ from typing import Literal, Protocol
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from tools.domain.constraints import ConstraintSet
 from tools.domain.design_space import DesignSpace, format_value
 from tools.domain.errors import MatassistError
 from tools.domain.fileio import escape_text_cells
@@ -72,6 +73,10 @@ class PlanInput(BaseModel):
     replicates: int = Field(default=1, ge=0, le=5, description="extra repeats of the top run, to measure scatter")
     add_control: bool = Field(default=True, description="add the record's best measured run under the fixed values as a control")
     fixed: dict[str, float | str] = Field(default_factory=dict, description="values held fixed in this plan")
+    constraints: ConstraintSet = Field(
+        default_factory=ConstraintSet,
+        description="limits, ranges and choices in force: every run, the control included, satisfies them",
+    )
     id_prefix: str = Field(default="", description="experiment_id prefix; default plan-<date>-<shot>")
     results_file: str = Field(default="results_template.csv", description="file name the results template will be saved as")
 
@@ -119,6 +124,7 @@ def draft_plan(
         for name, value in space_fixed.fixed.items():
             if str(row[name]) != str(value) and not _same_number(row[name], value):
                 problems.append(f"run {i}, {name}: {row[name]} differs from the fixed value {value}")
+        problems += [f"run {i}: {broken}" for broken in request.constraints.violations(row, space)]
         runs.append((run, run.reason))
     if problems:
         raise MatassistError("cannot plan these runs:\n  - " + "\n  - ".join(problems))
@@ -128,11 +134,12 @@ def draft_plan(
         runs.append((top.model_copy(update={"reason": "replicate"}), "replicate"))
     control_note = ""
     if request.add_control and record is not None:
-        control = _control_run(record, space_fixed)
+        control = _control_run(record, space_fixed, request.constraints)
         if control is not None:
             runs.append((control, "control"))
         else:
-            control_note = "No measured run in the record matches the fixed values, so no control run was added."
+            held = "satisfies the constraints" if request.constraints else "matches the fixed values"
+            control_note = f"No measured run in the record {held}, so no control run was added."
 
     rows: list[dict[str, float | str | None]] = []
     for k, (run, reason) in enumerate(runs, start=1):
@@ -189,13 +196,17 @@ def _same_number(a: object, b: object) -> bool:
         return False
 
 
-def _control_run(record: ExperimentRecord, space: DesignSpace) -> PlannedRun | None:
+def _control_run(record: ExperimentRecord, space: DesignSpace, constraints: ConstraintSet) -> PlannedRun | None:
+    """The best measured run with the fixed values that satisfies the constraints too (a furnace limit holds for it as well)."""
     ok = record.ok_runs
     for name, value in space.fixed.items():
         if isinstance(value, str):
             ok = ok[ok[name] == value]
         else:
             ok = ok[(ok[name] - float(value)).abs() <= 1e-9]
+    if constraints and not ok.empty:
+        rows = ok[record.space.names].to_dict("records")
+        ok = ok[[not constraints.violations(row, record.space) for row in rows]]
     if ok.empty:
         return None
     best = ok.loc[ok[record.target].idxmax()]
