@@ -48,3 +48,24 @@ def isolated_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
 def shared_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data directory shared by the tests of a session, so a fitted model is reused (load_or_fit)."""
     return tmp_path_factory.mktemp("matassist-shared-data")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A throw-away PostgreSQL cluster for the session (the `postgres` tier); skipped, with the reason, where it cannot start."""
+    from tests.pg_cluster import ClusterUnavailable, start_cluster
+
+    try:
+        cluster = start_cluster()
+    except ClusterUnavailable as exc:
+        pytest.skip(f"PostgreSQL tier skipped: {exc}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty experiment store: SQLite in the fast tier, a fresh PostgreSQL database in the postgres tier."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return request.getfixturevalue("pg_cluster").new_database()
