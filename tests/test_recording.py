@@ -213,3 +213,14 @@ def test_the_cli_and_the_assistant_record_the_same_way(demo_record, tmp_path, is
         store.dispose()
     pd.testing.assert_frame_equal(outcomes[0][0], outcomes[1][0])
     assert outcomes[0][1] == outcomes[1][1]
+
+
+def test_a_record_in_a_folder_without_write_permission_is_a_clear_error(demo_csv, demo_record, tmp_path, monkeypatch):
+    from filelock import FileLock
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(FileLock, "acquire", refuse)  # root may write anywhere, so the refusal is simulated
+    with pytest.raises(DataFileError, match=r"cannot take the record's lock .*\.demo\.csv\.lock \(Permission denied\)"):
+        record_new_results(demo_csv, _results(tmp_path / "r.csv", demo_record))

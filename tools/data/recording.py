@@ -78,13 +78,18 @@ def record_new_results(
         read_record(path, space=space, target=target)  # the reader's own "no such file" message
     lock = FileLock(str(lock_path(path)), timeout=lock_timeout_s)
     try:
-        with lock:
-            return _record_locked(path, Path(results_path), space, target, store_url)
+        lock.acquire()
     except Timeout as err:
         raise DataFileError(
             f"{path}: another recorder has held its lock ({lock_path(path).name}) for {lock_timeout_s:.0f} s; "
             "try again when it has finished"
         ) from err
+    except OSError as err:  # e.g. a folder the user may read but not write
+        raise DataFileError(f"{path}: cannot take the record's lock {lock_path(path)} ({err.strerror or err})") from err
+    try:
+        return _record_locked(path, Path(results_path), space, target, store_url)
+    finally:
+        lock.release()
 
 
 def _record_locked(
