@@ -248,3 +248,15 @@ def test_the_password_of_a_store_url_is_never_shown():
     with pytest.raises(StoreError, match="cannot open the experiment store") as info:
         RecordStore("postgresql+psycopg://lab:s3cret@127.0.0.1:1/m?connect_timeout=5")
     assert "s3cret" not in str(info.value)
+
+
+def test_the_cli_names_the_postgres_extra_with_its_brackets(monkeypatch):
+    from typer.testing import CliRunner
+
+    from cli.app import app
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    monkeypatch.setenv("MATASSIST_DATABASE_URL", "postgresql+psycopg://lab:s3cret@localhost/matassist")
+    result = CliRunner().invoke(app, ["dataset", "list"])
+    assert result.exit_code == 2
+    assert "pip install '.[postgres]'" in result.output and "s3cret" not in result.output

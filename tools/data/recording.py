@@ -81,7 +81,7 @@ def record_new_results(
         lock.acquire()
     except Timeout as err:
         raise DataFileError(
-            f"{path}: another recorder has held its lock ({lock_path(path).name}) for {lock_timeout_s:.0f} s; "
+            f"{path}: another recorder has held its lock ({lock_path(path).name}) for {lock_timeout_s:g} s; "
             "try again when it has finished"
         ) from err
     except OSError as err:  # e.g. a folder the user may read but not write
