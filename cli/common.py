@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 
 from assistant.settings import Settings, get_settings
 from tools.domain.design_space import DesignSpace, load_design_space
@@ -47,7 +48,8 @@ def guarded(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except MatassistError as exc:
-            err.print(f"[bold red]error:[/] {exc}", markup=True)
+            # the message is text, not markup: "pip install '.[postgres]'" must keep its brackets
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True)
             raise typer.Exit(2) from exc
 
     return wrapper  # type: ignore[return-value]

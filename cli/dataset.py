@@ -166,7 +166,7 @@ def dataset_import(
     as_json: JsonOpt = False,
 ) -> None:
     """Append a validated record to the durable store (one transaction: all rows or none)."""
-    from tools.data.store import RecordStore
+    from tools.data.store import RecordStore, display_url
 
     record = load_record(file, space, target)
     cfg = settings()
@@ -176,7 +176,7 @@ def dataset_import(
     added = store.append(record_name, record)
     total = store.count(record_name)
     if as_json:
-        emit_json({"record": record_name, "added": added, "total": total, "store": cfg.store_url})
+        emit_json({"record": record_name, "added": added, "total": total, "store": display_url(cfg.store_url)})
     else:
         out.print(f"stored {added} runs in record '{record_name}' ({total} in all)")
 
@@ -205,16 +205,16 @@ def dataset_export(
 @guarded
 def dataset_list(as_json: JsonOpt = False) -> None:
     """List the records in the store."""
-    from tools.data.store import RecordStore
+    from tools.data.store import RecordStore, display_url
 
     cfg = settings()
     store = RecordStore(cfg.store_url)
     names = store.names()
     if as_json:
-        emit_json({"store": cfg.store_url, "records": [{"name": n, "runs": c} for n, c in names]})
+        emit_json({"store": display_url(cfg.store_url), "records": [{"name": n, "runs": c} for n, c in names]})
         return
     if not names:
-        out.print(f"the store at {cfg.store_url} holds no records yet (matassist dataset import FILE)")
+        out.print(f"the store at {display_url(cfg.store_url)} holds no records yet (matassist dataset import FILE)")
     for n, c in names:
         out.print(f"{n}: {c} runs")
 

@@ -20,6 +20,7 @@ from cli.common import (
     load_record,
     out,
     parse_fixed,
+    resolve_space,
     settings,
 )
 from tools.domain.errors import MatassistError
@@ -138,32 +139,16 @@ def record_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Append new results to a record (atomically, and to the store), then report prediction error per shot."""
-    from tools.campaign.shots import next_shot_label, plot_parity, shot_errors
-    from tools.data.store import RecordStore
-    from tools.domain.fileio import read_csv_text
-    from tools.domain.record import append_records, validate_frame, write_record
+    from tools.campaign.shots import plot_parity, shot_errors
+    from tools.data.recording import record_new_results
+    from tools.data.store import display_url
 
-    base = load_record(data, space, target)
-    raw = read_csv_text(results)
-    shot_note = ""
-    if "shot" not in raw.columns:
-        label = next_shot_label(base)
-        raw["shot"] = label
-        shot_note = f"the results have no shot column: recorded as {label}"
-    new = validate_frame(raw, base.space, source=str(results))
-    combined = append_records(base, new)
     cfg = settings()
-    stored: int | None = None
-    record_name = data.stem
     if not no_store:
-        cfg.ensure_data_dir()
-        store = RecordStore(cfg.store_url)
-        try:
-            # the store mirrors the file: the first time, the whole record goes in (one transaction)
-            stored = store.append(record_name, new if store.count(record_name) else combined)
-        finally:
-            store.dispose()
-    write_record(combined, data)
+        cfg.ensure_data_dir()  # where the default SQLite store lives
+    outcome = record_new_results(data, results, space=resolve_space(space, target), target=target,
+                                 store_url=None if no_store else cfg.store_url)
+    combined, new, shot_note, record_name, stored = outcome.record, outcome.added, outcome.shot_note, data.stem, outcome.stored
     errors = shot_errors(combined)
     plot_path = plot or cfg.ensure_data_dir() / "plots" / f"parity-{data.stem}.png"
     plot_path.parent.mkdir(parents=True, exist_ok=True)
@@ -175,7 +160,8 @@ def record_cmd(
                 "added": len(new),
                 "failed_added": int((new.frame["status"] == "failed").sum()),
                 "total": len(combined),
-                "store": None if no_store else {"url": cfg.store_url, "record": record_name, "stored": stored},
+                "store": None if no_store else {"url": display_url(cfg.store_url), "record": record_name, "stored": stored,
+                                                "reconciled": outcome.reconciled},
                 "shots": [e.model_dump(mode="json") for e in errors],
                 "parity_plot": str(plot_path),
                 "note": shot_note,
@@ -185,6 +171,8 @@ def record_cmd(
     if shot_note:
         err.print(f"note: {shot_note}")
     out.print(f"appended {len(new)} runs to {data} ({len(combined)} in all)" + ("" if no_store else f"; store record '{record_name}' updated"))
+    if outcome.reconciled:
+        out.print(f"{outcome.reconciled} of these runs were already in the store from an earlier attempt that stopped before writing the file")
     table = Table(title="Prediction error per shot (ok runs with a prediction)")
     for col in ("shot", "runs", "failed", "compared", "MAE (mAh/g)", "mean % error", "best measured"):
         table.add_column(col, justify="left" if col == "shot" else "right")

@@ -74,3 +74,24 @@ def small_swarm(monkeypatch: pytest.MonkeyPatch) -> None:
         return full(*args, iterations=iterations or 30, particles=particles or 20, **kwargs)
 
     monkeypatch.setattr(swarm, "propose", propose)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A throw-away PostgreSQL cluster for the session (the `postgres` tier); skipped, with the reason, where it cannot start."""
+    from tests.pg_cluster import ClusterUnavailable, start_cluster
+
+    try:
+        cluster = start_cluster()
+    except ClusterUnavailable as exc:
+        pytest.skip(f"PostgreSQL tier skipped: {exc}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty experiment store: SQLite in the fast tier, a fresh PostgreSQL database in the postgres tier."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return request.getfixturevalue("pg_cluster").new_database()

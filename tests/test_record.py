@@ -215,3 +215,25 @@ def test_validation_error_is_one_line_for_one_problem_and_a_list_for_several():
     assert str(one) == "d.csv: row 4 (line 5), column 'ni': composition: ni + co + mn = 1.05, must be 1"
     many = RecordValidationError([RecordIssue(None, None, "a"), RecordIssue(0, "co", "b")], source="d.csv")
     assert str(many).splitlines() == ["d.csv: 2 problems in the experiment record", "  - a", "  - row 1 (line 2), column 'co': b"]
+
+
+def test_atomic_write_keeps_the_mode_and_writes_through_a_link(tmp_path):
+    import os as _os
+    import stat as _stat
+
+    from tools.domain.fileio import atomic_write_text
+
+    target = tmp_path / "real" / "r.csv"
+    target.parent.mkdir()
+    target.write_text("old\n")
+    _os.chmod(target, 0o640)
+    link = tmp_path / "r.csv"
+    link.symlink_to(target)
+    atomic_write_text(link, "new\n")
+    assert link.is_symlink() and _os.readlink(link) == str(target)
+    assert target.read_text() == "new\n"
+    assert _stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert sorted(p.name for p in target.parent.iterdir()) == ["r.csv"]  # no temporary file left behind
+    fresh = tmp_path / "fresh.txt"
+    atomic_write_text(fresh, "x")
+    assert _stat.S_IMODE(fresh.stat().st_mode) == 0o600  # a new file is its owner's until they share it

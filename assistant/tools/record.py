@@ -32,25 +32,32 @@ NOT_ASKED = (
 
 def _run(ctx: ToolContext, args: RecordResultsInput) -> ToolOutput:
     from tools.campaign.shots import shot_errors
-    from tools.domain.record import append_records, read_record, write_record
+    from tools.data.recording import record_new_results
 
     if not ctx.write_allowed:
         raise MatassistError(NOT_ASKED)
     if ctx.using_demo:
         raise MatassistError("no experiment record is active: attach your record CSV first (the demo record is read-only)")
-    path = ctx.readable_file(args.results_file)
-    record = ctx.record()
-    results = read_record(path, space=record.space)
-    merged = append_records(record, results)
-    write_record(merged, ctx.active_record_path)
+    results_path = ctx.readable_file(args.results_file)  # an attachment or a template the assistant wrote, nothing else
+    path = ctx.active_record_path
+    ctx.settings.ensure_data_dir()  # where the default SQLite store lives
+    # the same read-modify-write as `matassist record`: locked, validated, into the store and the file
+    outcome = record_new_results(path, results_path, space=ctx.space(), target=ctx.target,
+                                 store_url=ctx.settings.store_url)
+    results, merged = outcome.added, outcome.record
     errors = shot_errors(merged)
-    lines = [f"Recorded {len(results)} runs ({int((results.frame['status'] == 'failed').sum())} failed) into {ctx.active_record_path}."]
+    lines = [f"Recorded {len(results)} runs ({int((results.frame['status'] == 'failed').sum())} failed) into {path}"
+             f" and store record '{outcome.store_record}'."]
+    if outcome.shot_note:
+        lines.append(f"Note: {outcome.shot_note}.")
     for e in errors:
         if e.mae_mah_g is None or e.mean_pct_error is None:
             continue
         lines.append(f"- {e.shot}: MAE {e.mae_mah_g:.2f} mAh/g ({e.mean_pct_error:.2f}%) over {e.compared} runs; {e.failed_runs} failed")
-    return ToolOutput(summary="\n".join(lines), data={"added": len(results), "errors": [e.model_dump(mode="json") for e in errors]},
-                      files=[str(ctx.active_record_path)])
+    return ToolOutput(summary="\n".join(lines),
+                      data={"added": len(results), "errors": [e.model_dump(mode="json") for e in errors],
+                            "store_record": outcome.store_record, "stored": outcome.stored},
+                      files=[str(path)])
 
 
 SPEC = tool_spec("record_results", RecordResultsInput, _run)

@@ -9,6 +9,7 @@ is imported, so the CLI can use the writers without loading it.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -33,22 +34,52 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write bytes to `path` via a temporary file in the same folder, fsync, then an atomic rename."""
+    """Write bytes to `path` via a temporary file in the same folder, fsync, then an atomic rename.
+
+    A symbolic link is followed: the file it points to is replaced and the link stays a link. A
+    file that exists keeps its permission bits (and, where the system allows, its owner and
+    group); a new file is readable by its owner only, as the temporary file is created.
+    """
     p = Path(path)
-    folder = p.parent if str(p.parent) else Path(".")
+    target = Path(os.path.realpath(p)) if p.is_symlink() else p
+    folder = target.parent if str(target.parent) else Path(".")
     if not folder.exists():
         raise DataFileError(f"{p}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
+    try:
+        previous: os.stat_result | None = os.stat(target)
+    except FileNotFoundError:
+        previous = None
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
+            if previous is not None:
+                _keep_mode_and_owner(fh.fileno(), previous)
             os.fsync(fh.fileno())
-        os.replace(tmp, p)
+        os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _fsync_folder(folder)
+
+
+def _keep_mode_and_owner(fd: int, previous: os.stat_result) -> None:
+    os.fchmod(fd, stat.S_IMODE(previous.st_mode))
+    if (previous.st_uid, previous.st_gid) != (os.geteuid(), os.getegid()):
+        # root keeps the owner and group; another user keeps them only where the system lets it
+        with contextlib.suppress(PermissionError):
+            os.fchown(fd, previous.st_uid, previous.st_gid)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable: a crash right after it must not bring the old file back."""
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 # -- reading ----------------------------------------------------------------------------
