@@ -1,5 +1,7 @@
 """Literature store: parsing each format, chunking, de-duplication, PDF errors, hybrid search,
-prompt-injection handling, CLI, and (slow) the real packaged embedding model and a chromadb server."""
+prompt-injection handling, CLI, and (slow) the real packaged embedding model and a
+chromadb server. Element-aware ranking, BM25 backends, the numpy embedder and the search
+snapshot are in test_literature_search.py."""
 
 from __future__ import annotations
 
@@ -138,6 +140,19 @@ def test_bibtex_entries_parse_with_metadata() -> None:
     assert ref.venue == "Journal of Imaginary Cathodes, 12, 100–110"
     assert "antisite" in fields["abstract"]
     assert ref.short() == "Smith et al. 2021"
+
+
+def test_bibtex_macros_and_starter_references_through_bibtexparser() -> None:
+    text = '@string{jps = "Journal of Power Sources"}\n@article{c, journal = jps, title = {T}, volume = 233, year = 2013}\n'
+    ((ref, fields),) = parse_bibtex(text)
+    assert ref.key == "c" and ref.venue == "Journal of Power Sources, 233" and fields["journal"] == "Journal of Power Sources"
+    refs = {r.key: r for r, _ in parse_bibtex((Path(__file__).parent.parent / "knowledge" / "literature" / "references.bib").read_text(encoding="utf-8"))}
+    assert len(refs) == 26
+    noh = refs["noh2013"]
+    assert noh.venue == "Journal of Power Sources, 233, 121–130" and noh.doi == "10.1016/j.jpowsour.2013.01.063"
+    assert noh.authors[0] == "Noh, Hyung-Joo" and noh.short() == "Noh et al. 2013"
+    assert refs["seong2020"].authors == ["Seong, Won Mo", "Kang, Kisuk", "et al."] and refs["seong2020"].doi is None
+    assert parse_bibtex("@article{broken, title = {unbalanced, year = 2020}") == []
 
 
 def test_bibtex_file_becomes_searchable_records(tmp_path: Path, store: LiteratureStore) -> None:
@@ -388,8 +403,10 @@ def test_cli_ingest_reports_and_fails_cleanly(fast_cli: CliRunner, tmp_path: Pat
 def test_importing_the_tools_loads_no_heavy_library() -> None:
     code = (
         "import sys, tools.literature.store, tools.literature.embeddings, tools.literature.documents,"
-        " tools.literature.chroma, tools.literature.search, tools.literature.keyword_index, cli.knowledge;"
-        "heavy = [m for m in ('chromadb', 'torch', 'sentence_transformers', 'transformers', 'pypdf') if m in sys.modules];"
+        " tools.literature.chroma, tools.literature.search, tools.literature.keyword_index, tools.literature.snapshot,"
+        " tools.literature.starter, tools.literature.rendering, assistant.tools.literature, cli.knowledge;"
+        "heavy = [m for m in ('chromadb', 'torch', 'sentence_transformers', 'transformers', 'pypdf', 'bm25s',"
+        " 'bibtexparser', 'tokenizers', 'tools.literature.minilm') if m in sys.modules];"
         "print(','.join(heavy))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent)
