@@ -125,7 +125,7 @@ def knowledge_search(
     as_json: JsonOpt = False,
 ) -> None:
     """Search the literature store (vector + keyword ranking); every passage comes with its citation."""
-    from tools.literature.rendering import render_offline_answer
+    from tools.literature.rendering import quote_plain, render_offline_answer
 
     lit = open_store(store, chroma_url)
     starter = _ensure_corpus(lit, as_json)
@@ -143,9 +143,11 @@ def knowledge_search(
     if not result.passages:
         out.print(f"no passage matches ({result.store_chunks} chunks searched)")
         return
+    # Each passage is quoted ('> ' lines, printed as text: its markup is not interpreted), its citation below.
     for number, passage in enumerate(result.passages, start=1):
-        out.print(f"[bold][{number}][/] {escape(passage.citation.label())}")
-        out.print(passage.text, markup=False)
+        out.print(f"[bold][{number}][/] quoted passage:")
+        out.print(quote_plain(passage.text, "> "), markup=False)
+        out.print(f"[dim]source of [{number}]:[/] {escape(passage.citation.label())}")
         if passage.synthetic:
             out.print("[yellow](synthetic filler, not literature)[/]")
         out.print("")

@@ -39,7 +39,10 @@ def ingest_documents(settings: Settings, paths: list[Path], progress: Callable[[
 
 
 def _search(ctx: ToolContext, args: SearchLiteratureInput) -> ToolOutput:
-    from tools.literature.rendering import fence_passages, render_offline_answer
+    """Cited passages. The summary quotes each passage as an escaped Markdown blockquote and the
+    data fences them as escaped <passage> elements: retrieved text reaches the model, the terminal
+    and the UI only as quoted material, its markup shown as text (tools/literature/rendering.py)."""
+    from tools.literature.rendering import escape_html, fence_passages, render_quoted_passages
 
     store = literature_store(ctx.settings)
     notes = []
@@ -49,10 +52,10 @@ def _search(ctx: ToolContext, args: SearchLiteratureInput) -> ToolOutput:
         notes.append(f"The store was empty; the starter corpus was ingested ({result.chunks_added} passages).")
     ctx.note("searching the literature store")
     found = store.search(args.query, k=args.k)
-    summary = "\n".join([*notes, render_offline_answer(found)]).strip()
     return ToolOutput(
-        summary=summary,
-        data={"passages_for_llm": fence_passages(found.passages), "citations": [p.citation.label() for p in found.passages],
+        summary=render_quoted_passages(found, notes).strip(),
+        data={"passages_for_llm": fence_passages(found.passages),
+              "citations": [escape_html(p.citation.label()) for p in found.passages],
               "store_chunks": found.store_chunks},
         sources=list(dict.fromkeys(p.citation.label() for p in found.passages)),
     )

@@ -1,4 +1,7 @@
-"""BibTeX parsing: entries of a .bib file as References (LaTeX markup removed).
+"""BibTeX parsing: entries of a .bib file as References (LaTeX markup removed), read by bibtexparser 1.x.
+
+bibtexparser 2.x cannot be installed next to pymatgen-core, which pins `bibtexparser<2`; 1.4 is
+imported lazily (only when a .bib file is read).
 
 The one interface the rest of the package uses is `parse_bibtex(text)`; another parser can
 replace this module without touching the callers.
@@ -25,54 +28,42 @@ def _clean_bib_value(value: str) -> str:
     return " ".join(value.split())
 
 
-def _bib_value(text: str, i: int) -> tuple[str, int]:
-    """Read a BibTeX field value starting at text[i]: {...}, "..." or a bare word; returns (value, end)."""
-    while i < len(text) and text[i].isspace():
-        i += 1
-    if i >= len(text):
-        return "", i
-    if text[i] == "{":
-        depth, j = 0, i
-        while j < len(text):
-            if text[j] == "{":
-                depth += 1
-            elif text[j] == "}":
-                depth -= 1
-                if depth == 0:
-                    return text[i + 1 : j], j + 1
-            j += 1
-        raise DocumentError("unbalanced braces in a BibTeX entry")
-    if text[i] == '"':
-        j = i + 1
-        depth = 0
-        while j < len(text) and not (text[j] == '"' and depth == 0):
-            depth += {"{": 1, "}": -1}.get(text[j], 0)
-            j += 1
-        return text[i + 1 : j], j + 1
-    match = re.match(r"[^,}\s]+", text[i:])
-    word = match.group(0) if match else ""
-    return word, i + len(word)
+def _bibtex_entries(text: str) -> list[dict[str, str]]:
+    """Raw entries (fields plus ENTRYTYPE and ID) of a BibTeX text, read by bibtexparser 1.x."""
+    import logging
+    import warnings
+
+    logging.getLogger("bibtexparser").setLevel(logging.ERROR)  # it logs every odd entry type
+    try:
+        # bibtexparser 1.4 builds a pyparsing grammar that pyparsing >= 3.1 flags with diagnostic warnings.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import bibtexparser
+            from bibtexparser.bparser import BibTexParser
+
+            parser = BibTexParser(common_strings=True, ignore_nonstandard_types=False)
+            database = bibtexparser.loads(text, parser=parser)
+    except ImportError as err:
+        raise DocumentError("bibtexparser is not installed; install the project's locked requirements") from err
+    except Exception as err:  # pyparsing's ParseException, bibtexparser's UndefinedString, ...
+        raise DocumentError(f"not a readable BibTeX file: {err}") from err
+    return [dict(entry) for entry in database.entries]
 
 
 def parse_bibtex(text: str) -> list[tuple[Reference, dict[str, str]]]:
-    """Entries of a BibTeX file as (Reference, all fields); @string/@comment/@preamble are skipped."""
+    """Entries of a BibTeX file as (Reference, all fields), in file order.
+
+    @string macros are expanded, @comment/@preamble skipped. Parsing is bibtexparser's; values
+    are then cleaned of LaTeX markup ({braces}, \\commands, $_{0.9}$ subscripts, -- dashes).
+    """
     entries: list[tuple[Reference, dict[str, str]]] = []
-    for match in re.finditer(r"@(\w+)\s*[{(]\s*([^,\s]+)\s*,", text):
-        kind = match.group(1).lower()
-        if kind in {"string", "comment", "preamble"}:
-            continue
-        fields: dict[str, str] = {}
-        i = match.end()
-        while i < len(text):
-            name_match = re.match(r"\s*,?\s*([A-Za-z][\w-]*)\s*=", text[i:])
-            if not name_match:
-                break
-            i += name_match.end()
-            value, i = _bib_value(text, i)
-            fields[name_match.group(1).lower()] = _clean_bib_value(value)
-            closing = re.match(r"\s*,?\s*[})]", text[i:])
-            if closing:
-                break
+    for entry in _bibtex_entries(text):
+        key = str(entry.get("ID", "")).strip()
+        fields = {
+            name.lower(): _clean_bib_value(str(value))
+            for name, value in entry.items()
+            if name not in ("ENTRYTYPE", "ID")
+        }
         authors = [
             "et al." if a.strip() == "others" else a.strip()
             for a in re.split(r"\s+and\s+", fields.get("author", ""))
@@ -88,7 +79,7 @@ def parse_bibtex(text: str) -> list[tuple[Reference, dict[str, str]]]:
         entries.append(
             (
                 Reference(
-                    key=match.group(2),
+                    key=key or None,
                     title=fields.get("title", ""),
                     authors=authors,
                     year=parse_year(fields.get("year")),

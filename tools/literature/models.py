@@ -115,6 +115,10 @@ class Passage(BaseModel):
     similarity: float | None = Field(default=None, description="cosine similarity to the query, -1..1")
     citation: Citation = Field(description="where the passage comes from")
     synthetic: bool = Field(default=False, description="True for synthetic benchmark filler (never real literature)")
+    matched_elements: list[str] = Field(
+        default_factory=list,
+        description="chemical elements named in the query that this passage names too, under any alias (symbol, ion, formula, name)",
+    )
 
 
 # The one search input: the `search_literature` tool (its docstring is the description the LLM

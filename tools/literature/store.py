@@ -5,16 +5,24 @@ their structure (headings, paragraphs, whole tables; tools/literature/documents.
 chunking.py), each passage carrying its citation (title, authors, year, DOI, page, section and
 the works it cites). Passages live in a chromadb collection (a persistent folder, or a chromadb
 HTTP server; chroma.py) with vectors computed here by an `Embedder` (embeddings.py; chromadb's
-own embedding function is never used, because it downloads a model). Search fuses vector
-similarity and BM25 keyword ranking (keyword_index.py) by reciprocal rank fusion (search.py)
-and returns passages with their citations. Retrieved text is data, never instructions: see
-rendering.py for how passages are quoted and fenced for a language model.
+own embedding function is never used, because it downloads a model; queries are embedded by a
+numpy forward pass of the packaged model, minilm.py, without torch). Search fuses vector
+similarity and BM25 keyword ranking (keyword_index.py, bm25s) by reciprocal rank fusion
+(search.py) and returns passages with their citations. A query that names a chemical element
+(Nb, Nb5+, Nb2O5, niobium: chem_terms.py) ranks the passages naming that element, under any
+alias, above passages that only share the topic.
+
+A local store is searched without importing chromadb once it has been searched before: each
+revision of the collection leaves a snapshot (passages, vectors, BM25 and element indexes;
+snapshot.py) in `<store>/matassist-search-snapshot/`, and the revision is read from chroma's
+sqlite file (chroma.py). Writes go through chromadb and change the revision, so the next search
+rebuilds the snapshot. Retrieved text is data, never instructions: see rendering.py for how
+passages are quoted and fenced for a language model and for Markdown renderers.
 """
 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,13 +31,7 @@ from typing import Any, Literal
 import numpy as np
 
 from tools.domain.errors import DocumentError, LiteratureError
-from tools.literature.chroma import (
-    chunk_metadata,
-    citation_from_metadata,
-    collection_metadata,
-    connect,
-    open_collection,
-)
+from tools.literature.chroma import LazyCollection, chunk_metadata, citation_from_metadata
 from tools.literature.documents import (
     STARTER_PREFIX,
     document_chunks,
@@ -50,7 +52,15 @@ from tools.literature.models import (
     SearchResult,
 )
 from tools.literature.rendering import render_offline_answer
-from tools.literature.search import StoreSnapshot, cached_snapshot, fused_passages
+from tools.literature.search import asked_elements, fused_passages, vector_ranking
+from tools.literature.snapshot import (
+    PassageRows,
+    StoreSnapshot,
+    cached_snapshot,
+    load_or_build,
+    snapshot_folder,
+)
+from tools.literature.starter import starter_vectors, vectors_with
 
 DEFAULT_COLLECTION = "literature"
 
@@ -78,20 +88,18 @@ class LiteratureStore:
         self.embedder: Embedder = embedder or default_embedder()
         self.collection_name = collection
         self._location = url if url is not None else str(Path(str(path)).resolve())
-        self._client = connect(path, url)
-        self._collection = open_collection(self._client, collection, self.embedder, str(url or path))
+        self._chroma = LazyCollection(path, url, collection, self.embedder)
 
-    def _revision(self) -> str:
-        collection = self._client.get_collection(self.collection_name, embedding_function=None)
-        return str((collection.metadata or {}).get("revision", ""))
-
-    def _bump_revision(self) -> None:
-        self._collection.modify(metadata=collection_metadata(self.embedder, uuid.uuid4().hex))
+    @property
+    def _collection(self) -> Any:
+        return self._chroma.collection
 
     # -- reading
 
     def count(self) -> int:
         """Number of stored chunks."""
+        if not self._chroma.opened and self.path is not None:
+            return len(self._snapshot().ids)  # from the snapshot: no chromadb import
         return int(self._collection.count())
 
     def documents(self) -> list[DocumentInfo]:
@@ -144,7 +152,7 @@ class LiteratureStore:
             vectors = self.embedder.embed([c.text for c in unique.values()])
         ids = list(unique)
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
-        batch = max(1, min(int(self._client.get_max_batch_size()), 4000))
+        batch = max(1, min(int(self._chroma.client.get_max_batch_size()), 4000))
         for start in range(0, len(ids), batch):
             part = ids[start : start + batch]
             self._collection.upsert(
@@ -154,7 +162,7 @@ class LiteratureStore:
                 metadatas=[chunk_metadata(unique[i], stamp) for i in part],
             )
         if ids:
-            self._bump_revision()
+            self._chroma.bump_revision()
         return len(ids)
 
     def delete_source(self, source: str) -> int:
@@ -162,10 +170,12 @@ class LiteratureStore:
         ids, _ = self._source_state(source)
         if ids:
             self._collection.delete(ids=ids)
-            self._bump_revision()
+            self._chroma.bump_revision()
         return len(ids)
 
-    def _ingest_one(self, path: Path, source: str) -> tuple[FileReport, int, int]:
+    def _ingest_one(
+        self, path: Path, source: str, known_vectors: dict[str, np.ndarray] | None = None
+    ) -> tuple[FileReport, int, int]:
         file_hash = sha256_file(path)
         old_ids, old_hashes = self._source_state(source)
         if old_ids and old_hashes == {file_hash}:
@@ -187,7 +197,7 @@ class LiteratureStore:
             if stale:
                 self._collection.delete(ids=stale)
             removed = len(stale)
-        written = self.add_chunks(chunks)
+        written = self.add_chunks(chunks, vectors_with(chunks, known_vectors, self.embedder) if known_vectors else None)
         status: Literal["added", "updated"] = "updated" if old_ids else "added"
         report = FileReport(
             path=str(path), source=source, status=status, chunks=len(distinct),
@@ -202,11 +212,14 @@ class LiteratureStore:
         *,
         strict: bool = False,
         source_prefix: str | None = None,
+        known_vectors: dict[str, np.ndarray] | None = None,
     ) -> IngestResult:
         """Ingest files and folders (recursively); a changed file replaces its old chunks.
 
         Files that cannot be read are reported with status 'failed' (or raise DocumentError when
         `strict`). `source_prefix` names documents '<prefix><file name>' instead of by their path.
+        `known_vectors` maps chunk ids to vectors already computed with this store's embedder
+        (the shipped starter vectors); other chunks are embedded.
         """
         started = time.perf_counter()
         files = expand_paths([Path(p) for p in paths])
@@ -217,7 +230,7 @@ class LiteratureStore:
                 progress(f"reading {path.name}", done, len(files))
             source = f"{source_prefix}{path.name}" if source_prefix else str(path.resolve())
             try:
-                report, written, dropped = self._ingest_one(path, source)
+                report, written, dropped = self._ingest_one(path, source, known_vectors)
             except DocumentError as err:
                 if strict:
                     raise
@@ -234,26 +247,37 @@ class LiteratureStore:
 
     def ingest_starter_corpus(self, progress: ProgressCallback | None = None) -> IngestResult:
         """Ingest the built-in notes (knowledge/literature) as 'matassist-starter/<file>'."""
-        return self.ingest(starter_corpus_files(), progress, strict=True, source_prefix=STARTER_PREFIX)
+        return self.ingest(
+            starter_corpus_files(), progress, strict=True, source_prefix=STARTER_PREFIX,
+            known_vectors=starter_vectors(self.embedder.name),
+        )
 
     # -- searching
 
+    def _rows(self) -> PassageRows:
+        """Every stored passage read from chromadb, with its vector for a local store."""
+        local = self.path is not None
+        data = self._collection.get(include=["documents", "metadatas", "embeddings"] if local else ["documents", "metadatas"])
+        ids = list(data["ids"])
+        vectors = None
+        if local:
+            raw = data.get("embeddings")
+            vectors = np.asarray(raw if raw is not None and len(ids) else np.zeros((0, self.embedder.dimension)), dtype=np.float32)
+        return ids, [str(d) for d in data["documents"] or []], [dict(m) for m in data["metadatas"] or []], vectors
+
     def _snapshot(self) -> StoreSnapshot:
-        """The stored passages and their keyword index, rebuilt only when the store has changed."""
+        """The stored passages and their indexes at the current revision: from this process's
+        cache, else from the snapshot on disk, else read from chromadb (and saved for the next process)."""
 
         def load(revision: str) -> StoreSnapshot:
-            data = self._collection.get(include=["documents", "metadatas"])
-            return StoreSnapshot.build(
-                revision,
-                list(data["ids"]),
-                [str(d) for d in data["documents"] or []],
-                [dict(m) for m in data["metadatas"] or []],
-            )
+            folder = snapshot_folder(self.path, self.collection_name, revision) if self.path is not None and revision else None
+            return load_or_build(folder, revision, self._rows, self.embedder.name, self.embedder.dimension)
 
-        return cached_snapshot((self._location, self.collection_name), self._revision(), load)
+        return cached_snapshot((self._location, self.collection_name), self._chroma.revision(), load)
 
     def search(self, query: str, k: int = 5, candidates: int = 50) -> SearchResult:
-        """Hybrid search: vector and BM25 rankings fused by reciprocal rank; duplicates collapsed."""
+        """Hybrid search: vector and BM25 rankings fused by reciprocal rank; duplicates collapsed;
+        passages naming an element the query asks for first (search.py)."""
         request = SearchLiteratureInput(query=query, k=k)
         started = time.perf_counter()
         snapshot = self._snapshot()
@@ -262,11 +286,15 @@ class LiteratureStore:
             return SearchResult(query=query, passages=[], store_chunks=total, embedder=self.embedder.name, elapsed_ms=0.0)
         pool = min(total, max(candidates, 4 * request.k))
         vector = self.embedder.embed([request.query])
-        hits = self._collection.query(query_embeddings=vector, n_results=pool, include=["distances"])
-        vector_ids = list(hits["ids"][0])
-        similarity = {cid: 1.0 - float(d) for cid, d in zip(vector_ids, hits["distances"][0], strict=True)}
+        if snapshot.vectors is not None and len(snapshot.vectors) == total:
+            vector_ids, similarity = vector_ranking(snapshot, vector[0], pool)
+        else:
+            hits = self._collection.query(query_embeddings=vector, n_results=pool, include=["distances"])
+            vector_ids = list(hits["ids"][0])
+            similarity = {cid: 1.0 - float(d) for cid, d in zip(vector_ids, hits["distances"][0], strict=True)}
         keyword_ids = snapshot.keywords.ranked_ids(request.query, pool)
-        passages = fused_passages(snapshot, vector_ids, keyword_ids, similarity, request.k)
+        asked = asked_elements(request.query, snapshot)
+        passages = fused_passages(snapshot, vector_ids, keyword_ids, similarity, request.k, asked, pool)
         return SearchResult(
             query=query, passages=passages, store_chunks=total, embedder=self.embedder.name,
             elapsed_ms=(time.perf_counter() - started) * 1000.0,
