@@ -175,9 +175,11 @@ def test_record_through_a_symlink_updates_the_target(demo_csv, demo_record, tmp_
 
 
 def test_assistant_record_results_updates_the_store(store_url, demo_csv, demo_record, tmp_path, isolated_data_dir):
-    ctx = ToolContext(settings=Settings(data_dir=isolated_data_dir, database_url=store_url), record_path=demo_csv)
-    spec = build_registry()["record_results"]
     results = _results(tmp_path / "r.csv", demo_record, ids=["n-1", "n-2", "n-3"], shot=None)
+    # the user attached the results and asked to record them in this turn
+    ctx = ToolContext(settings=Settings(data_dir=isolated_data_dir, database_url=store_url), record_path=demo_csv,
+                      attachments=[results], write_allowed=True)
+    spec = build_registry()["record_results"]
     output = run_tool(ctx, spec, {"results_file": str(results)})
     assert output.ok, output.summary
     assert output.data["added"] == 3 and output.data["store_record"] == "demo"
@@ -206,7 +208,8 @@ def test_the_cli_and_the_assistant_record_the_same_way(demo_record, tmp_path, is
             out = runner.invoke(app, _record_args(record, results), env={"MATASSIST_DATABASE_URL": url})
             assert out.exit_code == 0, out.output
         else:
-            ctx = ToolContext(settings=Settings(data_dir=isolated_data_dir, database_url=url), record_path=record)
+            ctx = ToolContext(settings=Settings(data_dir=isolated_data_dir, database_url=url), record_path=record,
+                              attachments=[results], write_allowed=True)
             assert run_tool(ctx, build_registry()["record_results"], {"results_file": str(results)}).ok
         store = RecordStore(url)
         outcomes.append((pd.read_csv(record), store.payloads("lab")))

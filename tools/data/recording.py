@@ -101,11 +101,10 @@ def _record_locked(
     base = read_record(path, space=space, target=target)
     raw = read_csv_text(results_path)
     shot_note = ""
+    label = next_shot_label(base)
     if "shot" not in raw.columns:
-        label = next_shot_label(base)
-        raw["shot"] = label
         shot_note = f"the results have no shot column: recorded as {label}"
-    new = validate_frame(raw, base.space, source=str(results_path))
+    new = validate_frame(raw, base.space, source=str(results_path), default_shot=label)
     combined = append_records(base, new)
     stored: int | None = None
     reconciled = 0

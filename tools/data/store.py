@@ -69,11 +69,15 @@ def display_url(url: str) -> str:
         return url.split("://", 1)[0] + "://..." if "://" in url else "(unparsable URL)"
 
 
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    # a writer waits for another one rather than failing: 60 s covers a slow shared machine
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
 
 

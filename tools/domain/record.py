@@ -121,7 +121,8 @@ def _cell_problems(space: DesignSpace, out: dict[str, Any], i: int, bad_cells: s
     return issues
 
 
-def validate_frame(raw: pd.DataFrame, space: DesignSpace, source: str | None = None) -> ExperimentRecord:
+def validate_frame(raw: pd.DataFrame, space: DesignSpace, source: str | None = None,
+                   default_shot: str = DEFAULT_SHOT) -> ExperimentRecord:
     """Validate a text frame against the space and return the typed, canonical record.
 
     Raises RecordValidationError listing every problem (row, line, column, reason).
@@ -201,7 +202,7 @@ def validate_frame(raw: pd.DataFrame, space: DesignSpace, source: str | None = N
 
     ids = raw["experiment_id"].tolist() if "experiment_id" in raw else [""] * n
     out["experiment_id"] = ids
-    out["shot"] = [s or DEFAULT_SHOT for s in raw["shot"].tolist()] if "shot" in raw else [DEFAULT_SHOT] * n
+    out["shot"] = [s or default_shot for s in raw["shot"].tolist()] if "shot" in raw else [default_shot] * n
     sources = raw["source"].str.lower().tolist() if "source" in raw else [""] * n
     for i, s in enumerate(sources):
         if s == "":
