@@ -72,6 +72,8 @@ def _render_outputs(reply_outputs: list[dict[str, Any]], calls: list[dict[str, A
             continue
         if call["name"] == "propose_conditions":
             if output.data.get("proposals"):
+                if output.data.get("purpose"):
+                    st.caption(f"This batch: {output.data['purpose']}")
                 table = proposals_frame(output.data)
                 st.dataframe(table, hide_index=True, width="stretch")
                 try:

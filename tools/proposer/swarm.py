@@ -36,7 +36,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from tools.domain.constraints import ConstraintSet, fixed_value
 from tools.domain.errors import ProposalError
@@ -51,18 +50,6 @@ from tools.proposer.selection import (
     select_batch,
     top_candidates,
 )
-
-def runs_matching(frame: pd.DataFrame, fixed: Mapping[str, Any]) -> np.ndarray:
-    """Mask of the record's runs that have every fixed value."""
-    mask = np.ones(len(frame), dtype=bool)
-    for name, value in fixed.items():
-        col = frame[name]
-        if isinstance(value, str):
-            mask &= (col.astype(str) == value).to_numpy()
-        else:
-            mask &= np.isclose(col.to_numpy(dtype=float), float(value), rtol=0, atol=1e-9)
-    return mask
-
 
 NO_MATCHING_RUN = (
     "No measured run in the record satisfies these constraints: every prediction here extrapolates beyond the record, "
