@@ -86,18 +86,21 @@ def markdown(data: Mapping[str, Any]) -> str:
         lines.append(purpose_line(data))
     lines += [
         "",
-        "| # | reason | predicted (mAh/g) | +/- | P(fail) | P(beat best) | EI (mAh/g) | untried | " + " | ".join(varied) + " |",
-        "|---|---|---|---|---|---|---|---|" + "---|" * len(varied),
+        "| # | reason | predicted (mAh/g) | +/- | P(fail) | P(beat best) | EI (mAh/g) | " + " | ".join(varied) + " |",
+        "|---|---|---|---|---|---|---|" + "---|" * len(varied),
     ]
     for i, p in enumerate(proposals, start=1):
         cells = " | ".join(format_value(p["params"][n]) for n in varied)
         lines.append(
             f"| {i} | {p['reason']} | {p['predicted_mah_g']:.1f} | {p['uncertainty_mah_g']:.1f} | {p['failure_probability']:.2f} | "
-            f"{chance(p)} | {gain(p)} | {untried(p)} | {cells} |"
+            f"{chance(p)} | {gain(p)} | {cells} |"
         )
     same = same_everywhere(proposals, varied)
     if same:
         lines += ["", "Same in every proposal: " + ", ".join(f"{k} = {format_value(v)}" for k, v in same.items()) + "."]
+    new_values = [f"#{i} {untried(p)}" for i, p in enumerate(proposals, start=1) if untried(p)]
+    if new_values:  # a column would make the table too wide to read
+        lines += ["", "Values the record never tried: " + "; ".join(new_values) + "."]
     return "\n".join(lines)
 
 
