@@ -109,7 +109,7 @@ def test_proposals_carry_pi_ei_untried_factors_and_a_purpose():
         assert abs(p.params["x"] - 0.52) <= 0.15 + 1e-9 and abs(p.params["y"] - 0.48) <= 0.15 + 1e-9
     # kind=v was never tried in the record
     assert any("kind" in p.untried for p in result.proposals if p.params["kind"] == "v") or all(p.params["kind"] == "u" for p in result.proposals)
-    assert result.purpose.startswith("6 runs: climb around the best run so far (210.0 mAh/g) with")
+    assert result.purpose.startswith("6 runs: ") and "to climb around the best run so far (210.0 mAh/g)" in result.purpose
     assert "best chance to beat the incumbent" in result.purpose
 
 
@@ -122,8 +122,8 @@ def test_batch_purpose_names_boundaries_and_untried_factors():
 
     text = batch_purpose([prop("exploit"), prop("boundary probe"), prop("explore", ["dopant_ti"]), prop("explore")], 220.0)
     assert text == (
-        "4 runs: climb around the best run so far (220.0 mAh/g) with 1; test untried values (dopant_ti) with 1; "
-        "map the failure boundary with 1; explore sparse regions with 1; best chance to beat the incumbent 20%"
+        "4 runs: 1 to climb around the best run so far (220.0 mAh/g); 1 to test values the record never tried (dopant_ti); "
+        "1 to map the failure boundary; 1 to explore sparse regions; best chance to beat the incumbent 20%"
     )
 
 

@@ -171,14 +171,14 @@ def batch_purpose(proposals: list[Proposal], incumbent: float | None) -> str:
     parts = []
     if climb:
         where = f"the best run so far ({incumbent:.1f} mAh/g)" if incumbent is not None else "the best predicted runs"
-        parts.append(f"climb around {where} with {len(climb)}")
+        parts.append(f"{len(climb)} to climb around {where}")
     if untried:
         names = ", ".join(sorted(factors, key=lambda k: -factors[k])[:3])
-        parts.append(f"test untried values ({names}) with {len(untried)}")
+        parts.append(f"{len(untried)} to test values the record never tried ({names})")
     if boundary:
-        parts.append(f"map the failure boundary with {len(boundary)}")
+        parts.append(f"{len(boundary)} to map the failure boundary")
     if explore:
-        parts.append(f"explore sparse regions with {len(explore)}")
+        parts.append(f"{len(explore)} to explore sparse regions")
     tail = ""
     if incumbent is not None:
         tail = f"; best chance to beat the incumbent {max((p.p_improve or 0.0) for p in proposals):.0%}"
