@@ -95,3 +95,17 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
     return request.getfixturevalue("pg_cluster").new_database()
+
+
+@pytest.fixture()
+def browser():
+    """A headless Chromium driven over the DevTools protocol (tests/browser.py); skipped without Chromium, except in CI."""
+    from tests.browser import Browser, chromium_path
+
+    if chromium_path() is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing in CI: scripts/test.sh installs it (apt-get install chromium)")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    b = Browser()
+    yield b
+    b.close()

@@ -3,30 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
 import pytest
 
-from tests.browser import CHAT_INPUT, HAS_EXCEPTION, Browser, chromium_path, streamlit_server
+from tests.browser import CHAT_INPUT, HAS_EXCEPTION, streamlit_server
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 pytestmark = pytest.mark.browser
 # the app has finished its script run: no "running" widget and no open status spinner
 IDLE = "document.querySelector('[data-testid=\"stStatusWidget\"]') === null && !document.body.innerText.includes('working ...')"
-
-
-@pytest.fixture()
-def browser():
-    if chromium_path() is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing in CI: scripts/test.sh installs it (apt-get install chromium)")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    b = Browser()
-    yield b
-    b.close()
 
 
 def test_chat_in_a_real_browser(browser, shared_data_dir, tmp_path):
