@@ -66,6 +66,13 @@ def gain(p: Mapping[str, Any]) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
+def _short_list(names: Sequence[str], keep: int = 2) -> str:
+    """'co, mn +3' for a narrow terminal column: the first names and how many more."""
+    if len(names) <= keep + 1:
+        return ", ".join(names) or "-"
+    return f"{', '.join(names[:keep])} +{len(names) - keep}"
+
+
 def untried(p: Mapping[str, Any]) -> str:
     """'dopant_ti, calcination_time_h': parameters set to a value the record never used ('' for none)."""
     return ", ".join(p.get("untried") or [])
@@ -130,7 +137,7 @@ def rich_table(data: Mapping[str, Any], record_runs: Mapping[str, Mapping[str, A
     proposals = _proposals(data)
     varied = varied_parameters(proposals, data.get("fixed"))
     table = Table(title=f"{len(proposals)} proposals", show_lines=False)
-    table.add_column("", style="bold")
+    table.add_column("", style="bold", no_wrap=True)
     for i in range(len(proposals)):
         table.add_column(f"#{i + 1}", justify="right")
     table.add_row("reason", *[str(p["reason"]) for p in proposals])
@@ -139,7 +146,7 @@ def rich_table(data: Mapping[str, Any], record_runs: Mapping[str, Mapping[str, A
     table.add_row("P(fail)", *[f"{p['failure_probability']:.2f}" for p in proposals])
     table.add_row("P(beat best)", *[chance(p) for p in proposals])
     table.add_row("EI mAh/g", *[gain(p) for p in proposals])
-    table.add_row("untried", *[untried(p) for p in proposals])
+    table.add_row("untried values", *[_short_list(p.get("untried") or []) for p in proposals])
     table.add_row("distance to record", *[f"{p['distance_to_record']:.2f}" for p in proposals])
     table.add_row("nearest run", *[str(p["nearest_run"]) for p in proposals])
     for name in varied:
