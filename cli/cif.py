@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from cli.common import JsonOpt, emit_json, guarded, out, settings
+from cli.common import JsonOpt, emit_json, err, guarded, out, settings
 from tools.domain.errors import DataFileError, MatassistError
 from tools.structures.models import DEFAULT_RELAX_STEPS
 
@@ -93,80 +93,87 @@ def _print_result(result: object, show_prompt: bool) -> None:
     out.print("")
 
 
+def validate_cif_cmd(
+    files: Annotated[list[Path], typer.Argument(help="CIF files to check")],
+    rules: Annotated[str, typer.Option("--rules", help="structure family: auto, none, a built-in name (see matassist cif rules) or a YAML file")] = "auto",
+    reference: Annotated[Path | None, typer.Option("--reference", help="reference CIF to compare with (StructureMatcher)")] = None,
+    fast: Annotated[bool, typer.Option("--fast", help="skip the physical check with the CHGNet universal potential")] = False,
+    relax_steps: RelaxOpt = DEFAULT_RELAX_STEPS,
+    max_atoms: MaxAtomsOpt = None,
+    time_limit: TimeLimitOpt = None,
+    show_prompt: Annotated[bool, typer.Option("--prompt", help="print the repair prompt in the human output")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check CIFs: parsing, cell, formula, distances, symmetry, charge, Wyckoff sites, family rules.
+
+    Unless --fast, also a physical check with the CHGNet potential: energy, forces, pressure and
+    a short relaxation (the first use loads the model, about 10-20 s). A CIF whose symmetry
+    would expand it beyond --max-atoms is refused before expanding; --time-limit bounds the
+    checks of each file. Only regular files are read (not devices or pipes), up to 20 MB.
+    Exit code 0 when every file is valid, 1 when any has an error, 2 on usage errors.
+    """
+    from assistant.cif_repair import repair_template
+    from tools.structures.models import ValidateCifInput
+    from tools.structures.rules import resolve_family
+    from tools.structures.validation import validate_cifs
+
+    limits = _limits(max_atoms, time_limit)
+    texts = [(path, _read_cif(path)) for path in files]
+    if not fast and not as_json:
+        from tools.structures.physics import potential_loaded
+
+        if not potential_loaded():
+            err.print("[dim]... loading the CHGNet potential for the physical check (first use: 10-20 s; --fast skips it)[/]")
+    ref_text = _read_cif(reference) if reference is not None else None
+    resolve_family(rules)  # unknown family names fail here, before any file is checked
+    results = validate_cifs(
+        [ValidateCifInput(cif_text=text, file_name=str(path), rules=rules, physical=not fast) for path, text in texts],
+        reference_cif=ref_text, reference_name=None if reference is None else str(reference),
+        relax_steps=relax_steps, repair_template=repair_template(), limits=limits,
+    )
+    if as_json:
+        payload = [r.summary() for r in results]
+        emit_json(payload[0] if len(payload) == 1 else payload)
+    else:
+        for r in results:
+            _print_result(r, show_prompt)
+    if not all(r.valid for r in results):
+        raise typer.Exit(1)
+
+def cif_rules_cmd(
+    name: Annotated[str | None, typer.Argument(help="family to show; all when omitted")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the structure-family rules (space groups, Wyckoff sites, polyhedra) used by matassist cif validate."""
+    from tools.structures.rules import load_all_families, load_family
+
+    families = [load_family(name)] if name else load_all_families()
+    if as_json:
+        emit_json([f.model_dump(mode="json") for f in families] if name is None else families[0].model_dump(mode="json"))
+        return
+    for f in families:
+        out.print(f"[bold]{f.name}[/]: {f.title} - {f.space_group_text()}")
+        if name:
+            for role, rule in f.roles.items():
+                states = "" if rule.oxidation_state is None else (
+                    f"; oxidation state {rule.oxidation_state[0]:+g} to {rule.oxidation_state[1]:+g}")
+                out.print(f"  role {role}: {', '.join(rule.elements)} ({rule.description}{states})")
+            for number, by_role in f.wyckoff.items():
+                out.print(f"  sites in {number}: " + "; ".join(f"{r} {', '.join(s)}" for r, s in by_role.items()))
+            for fact in f.facts:
+                out.print(f"  - {fact}")
+            for ref in f.references:
+                out.print(f"  source: {ref}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add `validate-cif`, `cif-rules` and the `cif` group (`cif generate`) to the app."""
-    app.add_typer(_generate_app(), name="cif")
-
-    @app.command("validate-cif")
-    @guarded
-    def validate_cif_cmd(
-        files: Annotated[list[Path], typer.Argument(help="CIF files to check")],
-        rules: Annotated[str, typer.Option("--rules", help="structure family: auto, none, a built-in name (see cif-rules) or a YAML file")] = "auto",
-        reference: Annotated[Path | None, typer.Option("--reference", help="reference CIF to compare with (StructureMatcher)")] = None,
-        fast: Annotated[bool, typer.Option("--fast", help="skip the physical check with the CHGNet universal potential")] = False,
-        relax_steps: RelaxOpt = DEFAULT_RELAX_STEPS,
-        max_atoms: MaxAtomsOpt = None,
-        time_limit: TimeLimitOpt = None,
-        show_prompt: Annotated[bool, typer.Option("--prompt", help="print the repair prompt in the human output")] = False,
-        as_json: JsonOpt = False,
-    ) -> None:
-        """Check CIFs: parsing, cell, formula, distances, symmetry, charge, Wyckoff sites, family rules.
-
-        Unless --fast, also a physical check with the CHGNet potential: energy, forces, pressure and
-        a short relaxation (the first use loads the model, about 10-20 s). A CIF whose symmetry
-        would expand it beyond --max-atoms is refused before expanding; --time-limit bounds the
-        checks of each file. Only regular files are read (not devices or pipes), up to 20 MB.
-        Exit code 0 when every file is valid, 1 when any has an error, 2 on usage errors.
-        """
-        from assistant.cif_repair import repair_template
-        from tools.structures.models import ValidateCifInput
-        from tools.structures.rules import resolve_family
-        from tools.structures.validation import validate_cifs
-
-        limits = _limits(max_atoms, time_limit)
-        texts = [(path, _read_cif(path)) for path in files]
-        ref_text = _read_cif(reference) if reference is not None else None
-        resolve_family(rules)  # unknown family names fail here, before any file is checked
-        results = validate_cifs(
-            [ValidateCifInput(cif_text=text, file_name=str(path), rules=rules, physical=not fast) for path, text in texts],
-            reference_cif=ref_text, reference_name=None if reference is None else str(reference),
-            relax_steps=relax_steps, repair_template=repair_template(), limits=limits,
-        )
-        if as_json:
-            payload = [r.summary() for r in results]
-            emit_json(payload[0] if len(payload) == 1 else payload)
-        else:
-            for r in results:
-                _print_result(r, show_prompt)
-        if not all(r.valid for r in results):
-            raise typer.Exit(1)
-
-    @app.command("cif-rules")
-    @guarded
-    def cif_rules_cmd(
-        name: Annotated[str | None, typer.Argument(help="family to show; all when omitted")] = None,
-        as_json: JsonOpt = False,
-    ) -> None:
-        """List the structure-family rules (space groups, Wyckoff sites, polyhedra) used by validate-cif."""
-        from tools.structures.rules import load_all_families, load_family
-
-        families = [load_family(name)] if name else load_all_families()
-        if as_json:
-            emit_json([f.model_dump(mode="json") for f in families] if name is None else families[0].model_dump(mode="json"))
-            return
-        for f in families:
-            out.print(f"[bold]{f.name}[/]: {f.title} - {f.space_group_text()}")
-            if name:
-                for role, rule in f.roles.items():
-                    states = "" if rule.oxidation_state is None else (
-                        f"; oxidation state {rule.oxidation_state[0]:+g} to {rule.oxidation_state[1]:+g}")
-                    out.print(f"  role {role}: {', '.join(rule.elements)} ({rule.description}{states})")
-                for number, by_role in f.wyckoff.items():
-                    out.print(f"  sites in {number}: " + "; ".join(f"{r} {', '.join(s)}" for r, s in by_role.items()))
-                for fact in f.facts:
-                    out.print(f"  - {fact}")
-                for ref in f.references:
-                    out.print(f"  source: {ref}")
+    """Add the `cif` group: `cif validate`, `cif rules`, `cif generate` (validate-cif and cif-rules stay as hidden old spellings)."""
+    cif_app = _generate_app()
+    cif_app.command("validate")(guarded(validate_cif_cmd))
+    cif_app.command("rules")(guarded(cif_rules_cmd))
+    app.add_typer(cif_app, name="cif")
+    app.command("validate-cif", hidden=True)(guarded(validate_cif_cmd))
+    app.command("cif-rules", hidden=True)(guarded(cif_rules_cmd))
 
 
 def _print_round(rnd: object) -> None:
@@ -183,7 +190,7 @@ def _print_round(rnd: object) -> None:
 
 def _generate_app() -> typer.Typer:
     cif_app = typer.Typer(
-        help="Crystal structures: generate CIFs with a language model (or offline from a prototype), validated every round.",
+        help="Crystal structures: validate CIFs (geometry, symmetry, charge, family rules, a CHGNet physical check), list the family rules, generate CIFs with a language model.",
         no_args_is_help=True,
     )
 

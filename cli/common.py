@@ -20,7 +20,7 @@ from tools.domain.design_space import DesignSpace, load_design_space
 from tools.domain.errors import MatassistError
 
 if TYPE_CHECKING:  # pandas and SQLAlchemy load only in the commands that need them
-    from tools.domain.constraints import ParameterConstraint
+    from tools.domain.constraints import ConstraintSet, ParameterConstraint
     from tools.domain.record import ExperimentRecord
 
 # Off a terminal (pipes, CI logs) rich would assume 80 columns and squash the tables.
@@ -164,11 +164,18 @@ def parse_where(items: list[str] | None) -> list[ParameterConstraint]:
     return found
 
 
-def constraint_arguments(fix: list[str] | None, where: list[str] | None) -> dict[str, Any]:
-    """--fix and --where as the constraint arguments of a tool (both must hold; contradictions are an error)."""
-    from tools.domain.constraints import ConstraintFields, ConstraintSet, fixed_value
+def constraint_set(fix: list[str] | None, where: list[str] | None) -> ConstraintSet:
+    """--fix and --where as one constraint set (both must hold; contradictions are an error)."""
+    from tools.domain.constraints import ConstraintSet, fixed_value
 
     constraints = ConstraintSet()
     for c in [*(fixed_value(k, v) for k, v in parse_fixed(fix).items()), *parse_where(where)]:
         constraints = constraints.intersect(c)
-    return {"fixed": {}, **ConstraintFields.from_set(constraints)}
+    return constraints
+
+
+def constraint_arguments(fix: list[str] | None, where: list[str] | None) -> dict[str, Any]:
+    """--fix and --where as the constraint arguments of a tool (both must hold; contradictions are an error)."""
+    from tools.domain.constraints import ConstraintFields
+
+    return {"fixed": {}, **ConstraintFields.from_set(constraint_set(fix, where))}

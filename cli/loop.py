@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,6 +15,7 @@ from cli.common import (
     SpaceOpt,
     TargetOpt,
     constraint_arguments,
+    constraint_set,
     emit_json,
     err,
     guarded,
@@ -67,7 +69,7 @@ def propose_cmd(
                       proposer_overrides={"iterations": iterations, "particles": particles},
                       progress=None if as_json else (lambda message: err.print(f"[dim]... {message}[/]")))
     arguments = {**constraint_arguments(fix, where), "n": n, "seed": seed, "local_scan": local_scan}
-    call_tool(ctx, build_registry()["propose_conditions"], arguments)
+    output = call_tool(ctx, build_registry()["propose_conditions"], arguments)
     result, used = ctx.last_proposals, ctx.last_model
     assert result is not None and used is not None
     plot_path = plot or settings().ensure_data_dir() / "plots" / f"convergence-{data.stem}.png"
@@ -97,6 +99,8 @@ def propose_cmd(
                     "trained_at": meta.trained_at,
                 },
                 "incumbent_mah_g": result.incumbent_mah_g,
+                "purpose": result.purpose,
+                "local_correction": output.data.get("local_correction", "off"),
                 "warnings": payload["warnings"],
                 "next_shot": shot,
                 "convergence": {"best_acquisition": result.convergence, "plot": str(plot_path)},
@@ -125,6 +129,7 @@ def propose_cmd(
         f"swarm: {result.settings.iterations} iterations x {result.settings.particles} particles, "
         f"{result.distinct_candidates} distinct candidates, {result.elapsed_s:.1f} s; convergence plot: {plot_path}"
     )
+    out.print(f"local correction: {output.data.get('local_correction', 'off')}", markup=False)
     if out_csv is not None:
         out.print(f"proposals written to {out_csv} ({shot}); fill in {record.target} and status, then: matassist record --data {data} --results {out_csv}")
 
@@ -198,53 +203,81 @@ def _parse_seeds(text: str) -> list[int]:
 
 
 def campaign_cmd(
-    shots: Annotated[int, typer.Option("--shots", min=1, max=10, help="rounds of proposals")] = 2,
+    shots: Annotated[int, typer.Option("--shots", min=1, max=10, help="rounds of proposals (5 shots: about 25 s of CPU per seed for ours)")] = 2,
     n: Annotated[int, typer.Option("--n", "-n", min=1, max=100, help="runs per shot")] = 10,
     fix: FixOpt = None,
+    where: WhereOpt = None,
     seeds: Annotated[str, typer.Option("--seeds", help="virtual-lab seeds, comma separated")] = "0,1,2,3,4",
-    strategy: Annotated[str, typer.Option("--strategy", help="comma separated: ours, random, expert, baybe")] = "ours,random,expert",
+    strategy: Annotated[
+        str, typer.Option("--strategy", help="comma separated: ours, ours-v1 (before the local correction), random, expert, baybe")
+    ] = "ours,random,expert",
+    lab: Annotated[
+        str, typer.Option("--lab", help="simulated lab(s), comma separated: a (additive) and/or b (interactions, narrow optimum, heteroscedastic noise)")
+    ] = "a",
     iterations: Annotated[int, typer.Option(min=1, help="swarm iterations")] = 1000,
     particles: Annotated[int, typer.Option(min=2, help="swarm particles")] = 100,
+    plot: Annotated[Path | None, typer.Option("--plot", help="best-so-far PNG per strategy; default <data dir>/plots/campaign-best-so-far.png")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Simulate the active-learning loop against the virtual lab, with random and expert baselines (SIMULATED)."""
-    from tools.campaign.simulation import run_campaign
+    """Simulate the active-learning loop against the virtual lab(s), with random and expert baselines (SIMULATED)."""
+    from tools.campaign.simulation import plot_best_so_far, run_campaign
 
-    fixed = parse_fixed(fix) or {"ni": "0.94"}
+    constraints = constraint_set(fix, where)
+    fixed = parse_fixed(fix) or ({} if "ni" in constraints.parameters else {"ni": "0.94"})
     strategies = [s.strip() for s in strategy.split(",") if s.strip()]
-    result = run_campaign(
-        shots=shots,
-        n=n,
-        fixed=fixed,
-        seeds=_parse_seeds(seeds),
-        strategies=strategies,
-        iterations=iterations,
-        particles=particles,
-        progress=lambda msg: err.print(msg, markup=False),
-    )
+    labs = [x.strip() for x in lab.split(",") if x.strip()] or ["a"]
+
+    def say(name: str) -> Callable[[str], None]:
+        return lambda msg: err.print(f"[lab {name}] {msg}" if len(labs) > 1 else msg, markup=False)
+
+    results = [
+        run_campaign(
+            shots=shots,
+            n=n,
+            fixed=fixed,
+            constraints=constraints.without(*fixed),
+            seeds=_parse_seeds(seeds),
+            strategies=strategies,
+            iterations=iterations,
+            particles=particles,
+            progress=say(name),
+            lab=name,
+        )
+        for name in labs
+    ]
+    plot_path = plot or settings().ensure_data_dir() / "plots" / "campaign-best-so-far.png"
+    plot_path.parent.mkdir(parents=True, exist_ok=True)
+    plot_best_so_far(results, plot_path)
     if as_json:
-        emit_json(result)
+        if len(results) == 1:
+            emit_json({**results[0].model_dump(mode="json"), "plot": str(plot_path)})
+        else:
+            emit_json({"labs": [r.model_dump(mode="json") for r in results], "plot": str(plot_path)})
         return
-    fixed_txt = ", ".join(f"{k}={v}" for k, v in fixed.items())
-    out.print(f"[yellow]SIMULATED campaign against the virtual lab[/]: {shots} shots x {n} runs, fixed {fixed_txt}, seeds {seeds}")
-    table = Table(title="Median over seeds, per shot")
-    for col in ("strategy", "shot", "best measured (mAh/g)", "gap closed", "failed runs", "prediction error"):
-        table.add_column(col, justify="left" if col == "strategy" else "right")
-    for rep in result.strategies:
-        if not rep.available:
-            table.add_row(rep.strategy, "-", "unavailable", "", "", "")
-            continue
-        for k in range(shots):
-            pct = rep.median_mean_pct_error[k]
-            table.add_row(
-                rep.strategy, str(k + 1), f"{rep.median_best_mah_g[k]:.2f}", f"{rep.median_gap_closed[k]:.0%}",
-                f"{rep.median_failed_runs[k]:g}", "" if pct is None else f"{pct:.2f}%",
-            )
-    out.print(table)
-    for rep in result.strategies:
-        if not rep.available:
-            out.print(f"{rep.strategy}: {rep.message}", markup=False)
-    out.print(f"({result.elapsed_s:.0f} s)")
+    for result in results:
+        held = "; ".join(result.constraints) or ", ".join(f"{k}={v}" for k, v in result.fixed.items())
+        out.print(
+            f"[yellow]SIMULATED campaign against virtual lab {result.lab}[/]: {shots} shots x {n} runs, holding {held}, seeds {seeds}"
+        )
+        table = Table(title=f"Lab {result.lab}: median over seeds, per shot")
+        for col in ("strategy", "shot", "best measured (mAh/g)", "gap closed", "failed runs", "prediction error"):
+            table.add_column(col, justify="left" if col == "strategy" else "right")
+        for rep in result.strategies:
+            if not rep.available:
+                table.add_row(rep.strategy, "-", "unavailable", "", "", "")
+                continue
+            for k in range(shots):
+                pct = rep.median_mean_pct_error[k]
+                table.add_row(
+                    rep.strategy, str(k + 1), f"{rep.median_best_mah_g[k]:.2f}", f"{rep.median_gap_closed[k]:.0%}",
+                    f"{rep.median_failed_runs[k]:g}", "" if pct is None else f"{pct:.2f}%",
+                )
+        out.print(table)
+        for rep in result.strategies:
+            if not rep.available:
+                out.print(f"{rep.strategy}: {rep.message}", markup=False)
+        out.print(f"({result.elapsed_s:.0f} s)")
+    out.print(f"best-so-far plot: {plot_path}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

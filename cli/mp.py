@@ -6,6 +6,7 @@ date and database version, so a repeated question is instant and works offline (
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -164,6 +165,20 @@ def print_electrodes(result: ElectrodeResult) -> None:
     _footer(result.provenance, len(result.electrodes), "electrode", result.limit_reached, result.warnings)
 
 
+def _answer(fetch: Callable[[Any], Any], endpoint: str, timeout: float | None, retries: int,
+            show: Callable[[Any], None], as_json: bool) -> None:
+    """Run one query on a client that is always closed, then print it as JSON or a table."""
+    client = make_client(endpoint, timeout, retries)
+    try:
+        result = fetch(client)
+    finally:
+        client.close()
+    if as_json:
+        emit_json(result)
+    else:
+        show(result)
+
+
 @mp_app.command("summary")
 @guarded
 @model_options(SummaryQuery, SUMMARY_OPTIONS, build=partial(build_query, SummaryQuery))
@@ -177,15 +192,8 @@ def summary(
     as_json: JsonOpt = False,
 ) -> None:
     """Materials by formula, chemical system or ID, filtered by band gap, stability, density..."""
-    client = make_client(endpoint, timeout, retries)
-    try:
-        result = client.summary(query, refresh=refresh, offline=offline)
-    finally:
-        client.close()
-    if as_json:
-        emit_json(result)
-    else:
-        print_summary(result)
+    _answer(lambda client: client.summary(query, refresh=refresh, offline=offline), endpoint, timeout, retries,
+            print_summary, as_json)
 
 
 @mp_app.command("electrodes")
@@ -201,15 +209,8 @@ def electrodes(
     as_json: JsonOpt = False,
 ) -> None:
     """Insertion electrodes by working ion, filtered by voltage, capacity, energy, stability..."""
-    client = make_client(endpoint, timeout, retries)
-    try:
-        result = client.electrodes(query, refresh=refresh, offline=offline)
-    finally:
-        client.close()
-    if as_json:
-        emit_json(result)
-    else:
-        print_electrodes(result)
+    _answer(lambda client: client.electrodes(query, refresh=refresh, offline=offline), endpoint, timeout, retries,
+            print_electrodes, as_json)
 
 
 @mp_app.command("structure")

@@ -155,3 +155,17 @@ def fast_electrodes(fast_electrode_models: Path, isolated_data_dir: Path, monkey
     target = isolated_data_dir / "models" / "electrodes"
     shutil.copytree(fast_electrode_models, target, dirs_exist_ok=True)
     return target
+
+
+@pytest.fixture()
+def browser():
+    """A headless Chromium driven over the DevTools protocol (tests/browser.py); skipped without Chromium, except in CI."""
+    from tests.browser import Browser, chromium_path
+
+    if chromium_path() is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing in CI: scripts/test.sh installs it (apt-get install chromium)")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    b = Browser()
+    yield b
+    b.close()

@@ -61,6 +61,23 @@ def test_propose_table(demo_csv: Path, standin_fit: None) -> None:
     assert "convergence plot" in result.stdout
 
 
+def test_propose_says_what_the_batch_is_for(demo_csv: Path, demo_record: ExperimentRecord, standin_fit: None) -> None:
+    """Each proposal's chance to beat the best run, its expected improvement and untried values; the batch's purpose."""
+    ok = demo_record.ok_runs
+    slice_text = f"isotropic GP on {int((ok['ni'] == 0.94).sum())} runs"  # the correction's slice: ok runs with ni = 0.94
+    args = ["propose", "--data", str(demo_csv), "--fix", "ni=0.94", "--n", "4", "--iterations", "10", "--particles", "10"]
+    table = runner.invoke(app, args)
+    assert table.exit_code == 0, table.output
+    for row in ("P(beat best)", "EI mAh/g", "untried", "this batch: 4 runs:", f"local correction: {slice_text}"):
+        assert row in table.stdout, row
+    payload = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
+    assert payload["purpose"].startswith("4 runs:") and "best chance to beat the incumbent" in payload["purpose"]
+    assert payload["local_correction"].startswith(slice_text)
+    for prop in payload["proposals"]:
+        assert 0.0 <= prop["p_improve"] <= 1.0 and prop["expected_improvement_mah_g"] >= 0.0
+        assert isinstance(prop["untried"], list)
+
+
 @pytest.mark.parametrize(
     ("fix", "expected"),
     [
@@ -270,9 +287,9 @@ def test_baybe_strategy_is_wired_into_the_campaign(monkeypatch: pytest.MonkeyPat
 
     calls: list[tuple[dict, int, int, object]] = []
 
-    def fake_batch(record, fixed, n, seed, recommender_options=None):
+    def fake_batch(record, fixed, n, seed, recommender_options=None, constraints=None):
         calls.append((dict(fixed), n, seed, recommender_options))
-        rows = random_proposals(record, fixed, n, seed)
+        rows = random_proposals(record, fixed, n, seed, constraints=constraints)
         info = BaybeBatch(
             recommended=n + 1, calls=1, repaired=1, rejected=1, measurements=len(record.ok_runs),
             failed_as=200.0, predicted_mah_g=[215.0] * n, warnings=[], elapsed_s=0.1,
@@ -311,3 +328,127 @@ def test_baybe_unavailable_is_reported_not_raised(monkeypatch: pytest.MonkeyPatc
     out = runner.invoke(app, ["campaign", "--shots", "1", "--n", "2", "--seeds", "0", "--strategy", "random,baybe"])
     assert out.exit_code == 0, out.output
     assert "unavailable (pip install .[baybe])" in out.stdout
+
+
+def test_campaign_runs_on_lab_b_and_reports_purpose(monkeypatch: pytest.MonkeyPatch) -> None:
+    _hide_baybe(monkeypatch)
+    result = run_campaign(shots=1, n=3, fixed={"ni": 0.94}, seeds=[0], strategies=["ours", "ours-v1", "random"],
+                          iterations=5, particles=8, n_members=2, lab="b")
+    assert result.lab == "b"
+    by = {r.strategy: r for r in result.strategies}
+    shot = by["ours"].seeds[0].shots[0]
+    assert shot.purpose.startswith("3 runs:") and shot.cpu_s is not None
+    assert 235 < by["ours"].seeds[0].optimum_mah_g < 245  # lab b's optimum at 94% Ni
+    assert by["random"].seeds[0].shots[0].purpose == ""
+
+
+def test_campaign_refuses_an_unknown_lab() -> None:
+    from tools.domain.errors import ProposalError
+
+    with pytest.raises(ProposalError, match="unknown lab 'z'"):
+        run_campaign(shots=1, n=2, seeds=[0], strategies=["random"], lab="z")
+
+
+def test_campaign_cli_two_labs_writes_the_best_so_far_plot(tmp_path: Path) -> None:
+    plot = tmp_path / "best.png"
+    out = runner.invoke(app, ["campaign", "--shots", "2", "--n", "2", "--seeds", "0", "--strategy", "random,expert",
+                              "--lab", "a,b", "--plot", str(plot), "--json"])
+    assert out.exit_code == 0, out.output
+    payload = json.loads(out.stdout)
+    assert [r["lab"] for r in payload["labs"]] == ["a", "b"]
+    assert payload["plot"] == str(plot) and plot.stat().st_size > 1000
+
+
+# -- constraints (issue 14: every campaign strategy obeys them) ------------------------------------
+_HELD = ["calcination_temp_c < 760", "atmosphere != air"]
+
+
+def _held_constraints():
+    from tools.domain.constraints import ConstraintSet, choice, value_range
+
+    return ConstraintSet().extend([value_range("calcination_temp_c", upper=760.0, upper_strict=True), choice("atmosphere", excluded=["air"])])
+
+
+def test_every_strategy_obeys_the_constraints(monkeypatch: pytest.MonkeyPatch, demo_record: ExperimentRecord) -> None:
+    """ours, ours-v1, random and expert (and BayBE's wiring) propose only runs that satisfy every constraint."""
+    import tools.campaign.simulation as campaign
+    from tools.campaign.baybe import BaybeBatch
+
+    constraints = _held_constraints()
+    proposed: dict[str, list[dict]] = {}
+    real_run = campaign._run_strategy
+
+    def spy(strategy, variants, lab, *args, **kwargs):  # record every row a strategy sends to the lab
+        original = lab.run
+
+        def run(rows, shot="shot-1"):
+            proposed.setdefault(strategy, []).extend(rows.to_dict("records"))
+            return original(rows, shot=shot)
+
+        lab.run = run
+        return real_run(strategy, variants, lab, *args, **kwargs)
+
+    def fake_batch(record, fixed, n, seed, recommender_options=None, constraints=None):
+        rows = random_proposals(record, fixed, n, seed, constraints=constraints)
+        return rows, BaybeBatch(recommended=n, calls=1, repaired=0, rejected=0, measurements=1, failed_as=None,
+                                predicted_mah_g=[215.0] * n, warnings=[], elapsed_s=0.0)
+
+    monkeypatch.setattr(campaign, "_run_strategy", spy)
+    monkeypatch.setattr(campaign, "baybe_available", lambda: (True, ""))
+    monkeypatch.setattr(campaign, "baybe_batch", fake_batch)
+    result = run_campaign(shots=2, n=4, fixed={"ni": 0.94}, constraints=constraints, seeds=[0],
+                          strategies=["ours", "ours-v1", "random", "expert", "baybe"], iterations=5, particles=8, n_members=2)
+    assert set(result.constraints) == {"ni = 0.94", *_HELD}
+    assert set(proposed) == {"ours", "ours-v1", "random", "expert", "baybe"}
+    space = demo_record.space
+    for strategy, rows in proposed.items():
+        assert len(rows) == 8, strategy
+        for row in rows:
+            assert constraints.violations(row, space) == [], (strategy, row)
+            assert row["ni"] == 0.94 and space.with_fixed({"ni": 0.94}).row_problems(row) == []
+    # the gap is measured against the lab's optimum under the same constraints
+    from tools.campaign.virtual_lab import VirtualLab
+
+    free = VirtualLab(0).optimum({"ni": 0.94}).capacity_mah_g
+    for rep in result.strategies:
+        assert rep.seeds[0].optimum_mah_g < free
+        assert rep.seeds[0].optimum_mah_g == pytest.approx(VirtualLab(0).optimum({"ni": 0.94}, constraints=constraints).capacity_mah_g)
+
+
+def test_expert_moves_the_best_run_into_the_constraints(demo_record: ExperimentRecord) -> None:
+    """When no run satisfies the constraints, the expert starts from the best run moved into them, and breaks none."""
+    from tools.domain.constraints import value_range
+
+    constraints = _held_constraints().add(value_range("calcination_temp_c", upper=690.0))  # below every record run
+    rows = expert_proposals(demo_record, {"ni": 0.94}, 6, 0, constraints=constraints)
+    assert len(rows) == 6
+    for row in rows.to_dict("records"):
+        assert constraints.violations(row, demo_record.space) == []
+
+
+@pytest.mark.slow
+def test_baybe_search_space_is_narrowed_by_the_constraints(demo_record: ExperimentRecord) -> None:
+    """BayBE's continuous bounds move to the allowed range and excluded categories are left out of its candidates."""
+    pytest.importorskip("baybe")
+    from tools.campaign.baybe import _baybe_campaign
+    from tools.domain.constraints import fixed_value
+    from tools.proposer.relaxation import Relaxation
+
+    constraints = _held_constraints().add(fixed_value("ni", 0.94))
+    relax = Relaxation(demo_record.space, constraints.validated(demo_record.space))
+    campaign = _baybe_campaign(relax, "capacity_mah_g", None)
+    params = {p.name: p for p in campaign.searchspace.parameters}
+    assert params["calcination_temp_c"].bounds.upper == 755.0
+    candidates = campaign.searchspace.discrete.exp_rep
+    assert set(candidates["atmosphere"]) == {"O2"}
+
+
+def test_campaign_cli_where(tmp_path: Path) -> None:
+    out = runner.invoke(app, ["campaign", "--shots", "1", "--n", "3", "--seeds", "0", "--strategy", "random,expert",
+                              "--where", "calcination_temp_c<760", "--where", "atmosphere!=air", "--json"])
+    assert out.exit_code == 0, out.output
+    payload = json.loads(out.stdout)
+    assert payload["fixed"] == {"ni": "0.94"}
+    assert set(payload["constraints"]) == {"ni = 0.94", *_HELD}
+    bad = runner.invoke(app, ["campaign", "--seeds", "0", "--where", "calcination_temp_c<<760"])
+    assert "--where" in _one_line_error(bad)

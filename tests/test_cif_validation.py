@@ -446,3 +446,16 @@ def test_cli_rules_and_reference(runner: CliRunner) -> None:
     assert payload["rules"] == "layered_limo2" and payload["reference"]["match"] is True
     listing = runner.invoke(app, ["cif-rules", "nasicon_nazr2p3o12"])
     assert listing.exit_code == 0 and "12c" in listing.stdout
+
+
+def test_cif_commands_live_in_the_cif_group_and_old_spellings_still_work(runner: CliRunner) -> None:
+    from cli.app import app as cli_app
+
+    new = runner.invoke(cli_app, ["cif", "validate", str(DATA / "licoo2_r3m.cif"), "--fast", "--json"])
+    old = runner.invoke(cli_app, ["validate-cif", str(DATA / "licoo2_r3m.cif"), "--fast", "--json"])
+    assert new.exit_code == old.exit_code == 0, new.output + old.output
+    assert json.loads(new.stdout)["valid"] and json.loads(new.stdout)["checks"] == json.loads(old.stdout)["checks"]
+    rules = runner.invoke(cli_app, ["cif", "rules", "--json"])
+    assert rules.exit_code == 0 and json.loads(rules.stdout) == json.loads(runner.invoke(cli_app, ["cif-rules", "--json"]).stdout)
+    listed = runner.invoke(cli_app, ["--help"]).stdout
+    assert "validate-cif" not in listed and "cif-rules" not in listed  # hidden: old scripts run, help shows one way

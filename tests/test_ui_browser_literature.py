@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-from tests.browser import CHAT_INPUT, HAS_EXCEPTION, Browser, chromium_path, streamlit_server
+from tests.browser import CHAT_INPUT, HAS_EXCEPTION, streamlit_server
 from tests.test_literature import FORGED, POISONED_NOTE
 from tools.literature.store import LiteratureStore
 
@@ -21,17 +20,6 @@ QUOTED_FORGERY = f"""
 [...document.querySelectorAll('[data-testid="stChatMessage"] blockquote')]
   .some(b => b.innerText.includes({json.dumps(FORGED)}))
 """
-
-
-@pytest.fixture()
-def browser():
-    if chromium_path() is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing in CI: scripts/test.sh installs it (apt-get install chromium)")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    b = Browser()
-    yield b
-    b.close()
 
 
 def test_poisoned_passage_shows_as_quoted_text_in_the_chat(browser, tmp_path):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.browser import CHAT_INPUT, HAS_EXCEPTION, Browser, chromium_path, streamlit_server
+from tests.browser import CHAT_INPUT, HAS_EXCEPTION, streamlit_server
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -27,17 +26,6 @@ MARK_RECORD_INPUT = """
   return false;
 })()
 """
-
-
-@pytest.fixture()
-def browser():
-    if chromium_path() is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing in CI: scripts/test.sh installs it (apt-get install chromium)")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    b = Browser()
-    yield b
-    b.close()
 
 
 def test_uploading_the_demo_csv_updates_label_and_simulated_flag(browser, shared_data_dir, tmp_path):

@@ -74,6 +74,8 @@ def _render_outputs(message: dict[str, Any], key: str) -> None:
             continue
         if call["name"] == "propose_conditions":
             if output.data.get("proposals"):
+                if output.data.get("purpose"):
+                    st.caption(f"This batch: {output.data['purpose']}")
                 table = proposals_frame(output.data)
                 st.dataframe(table, hide_index=True, width="stretch")
                 if i not in images:

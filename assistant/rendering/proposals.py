@@ -54,24 +54,60 @@ def spread_line(data: Mapping[str, Any]) -> str:
     return f"Batch spread: the closest two proposals are {diversity:.2f} apart (each parameter's range = 1){tail}{scan}."
 
 
+def chance(p: Mapping[str, Any]) -> str:
+    """'64%': the probability that a proposal beats the best measured run (empty when there is none to beat)."""
+    value = p.get("p_improve")
+    return "" if value is None else f"{value:.0%}"
+
+
+def gain(p: Mapping[str, Any]) -> str:
+    """'1.25': the expected improvement over the best measured run, mAh/g (empty when there is none)."""
+    value = p.get("expected_improvement_mah_g")
+    return "" if value is None else f"{value:.2f}"
+
+
+def _short_list(names: Sequence[str], keep: int = 2) -> str:
+    """'co, mn +3' for a narrow terminal column: the first names and how many more."""
+    if len(names) <= keep + 1:
+        return ", ".join(names) or "-"
+    return f"{', '.join(names[:keep])} +{len(names) - keep}"
+
+
+def untried(p: Mapping[str, Any]) -> str:
+    """'dopant_ti, calcination_time_h': parameters set to a value the record never used ('' for none)."""
+    return ", ".join(p.get("untried") or [])
+
+
+def purpose_line(data: Mapping[str, Any]) -> str:
+    """'This batch: 10 runs: climb around ...' (empty when the result has no purpose)."""
+    purpose = data.get("purpose")
+    return f"This batch: {purpose}." if purpose else ""
+
+
 def markdown(data: Mapping[str, Any]) -> str:
-    """The batch as a Markdown table of the varied parameters, with the shared values below it."""
+    """The batch as a Markdown table of the varied parameters, with what it is for above and the shared values below it."""
     proposals = _proposals(data)
     varied = varied_parameters(proposals, data.get("fixed"))
-    lines = [
-        headline(data),
+    lines = [headline(data)]
+    if purpose_line(data):
+        lines.append(purpose_line(data))
+    lines += [
         "",
-        "| # | reason | predicted (mAh/g) | +/- | P(fail) | " + " | ".join(varied) + " |",
-        "|---|---|---|---|---|" + "---|" * len(varied),
+        "| # | reason | predicted (mAh/g) | +/- | P(fail) | P(beat best) | EI (mAh/g) | " + " | ".join(varied) + " |",
+        "|---|---|---|---|---|---|---|" + "---|" * len(varied),
     ]
     for i, p in enumerate(proposals, start=1):
         cells = " | ".join(format_value(p["params"][n]) for n in varied)
         lines.append(
-            f"| {i} | {p['reason']} | {p['predicted_mah_g']:.1f} | {p['uncertainty_mah_g']:.1f} | {p['failure_probability']:.2f} | {cells} |"
+            f"| {i} | {p['reason']} | {p['predicted_mah_g']:.1f} | {p['uncertainty_mah_g']:.1f} | {p['failure_probability']:.2f} | "
+            f"{chance(p)} | {gain(p)} | {cells} |"
         )
     same = same_everywhere(proposals, varied)
     if same:
         lines += ["", "Same in every proposal: " + ", ".join(f"{k} = {format_value(v)}" for k, v in same.items()) + "."]
+    new_values = [f"#{i} {untried(p)}" for i, p in enumerate(proposals, start=1) if untried(p)]
+    if new_values:  # a column would make the table too wide to read
+        lines += ["", "Values the record never tried: " + "; ".join(new_values) + "."]
     return "\n".join(lines)
 
 
@@ -93,20 +129,24 @@ def rich_table(data: Mapping[str, Any], record_runs: Mapping[str, Mapping[str, A
     """The batch for a terminal: one column per proposal, one row per quantity or varied parameter.
 
     With `record_runs` (experiment_id -> row) a last row says what each proposal changes
-    against its nearest record run.
+    against its nearest record run. The caption says what the batch is for and what every
+    proposal shares.
     """
     from rich.table import Table
 
     proposals = _proposals(data)
     varied = varied_parameters(proposals, data.get("fixed"))
     table = Table(title=f"{len(proposals)} proposals", show_lines=False)
-    table.add_column("", style="bold")
+    table.add_column("", style="bold", no_wrap=True)
     for i in range(len(proposals)):
         table.add_column(f"#{i + 1}", justify="right")
     table.add_row("reason", *[str(p["reason"]) for p in proposals])
     table.add_row("predicted mAh/g", *[f"{p['predicted_mah_g']:.1f}" for p in proposals])
     table.add_row("+/- mAh/g", *[f"{p['uncertainty_mah_g']:.1f}" for p in proposals])
     table.add_row("P(fail)", *[f"{p['failure_probability']:.2f}" for p in proposals])
+    table.add_row("P(beat best)", *[chance(p) for p in proposals])
+    table.add_row("EI mAh/g", *[gain(p) for p in proposals])
+    table.add_row("untried values", *[_short_list(p.get("untried") or []) for p in proposals])
     table.add_row("distance to record", *[f"{p['distance_to_record']:.2f}" for p in proposals])
     table.add_row("nearest run", *[str(p["nearest_run"]) for p in proposals])
     for name in varied:
@@ -115,20 +155,29 @@ def rich_table(data: Mapping[str, Any], record_runs: Mapping[str, Mapping[str, A
         table.add_row("changes vs nearest record run",
                       *[changes(p["params"], record_runs.get(str(p["nearest_run"]), {})) for p in proposals])
     same = same_everywhere(proposals, varied)
+    caption = []
+    if data.get("purpose"):
+        caption.append(f"this batch: {data['purpose']}")
     if same:
-        table.caption = "same in every proposal: " + ", ".join(f"{k} = {format_value(v)}" for k, v in same.items())
+        caption.append("same in every proposal: " + ", ".join(f"{k} = {format_value(v)}" for k, v in same.items()))
+    if caption:
+        table.caption = "\n".join(caption)
     return table
 
 
 def frame(data: Mapping[str, Any]) -> pd.DataFrame:
-    """The batch as a table for the UI and its CSV download: predictions rounded, then every parameter."""
+    """The batch as a table for the UI and its CSV download: predictions rounded, the chance to beat the best run, then every parameter."""
     import pandas as pd
+
+    def rounded(value: Any, digits: int) -> Any:
+        return None if value is None else round(float(value), digits)
 
     return pd.DataFrame(
         [
             {"#": k + 1, "reason": p["reason"], "predicted_mah_g": round(p["predicted_mah_g"], 1),
              "uncertainty_mah_g": round(p["uncertainty_mah_g"], 1), "p_fail": round(p["failure_probability"], 2),
-             **p["params"]}
+             "p_beat_best": rounded(p.get("p_improve"), 2), "expected_improvement_mah_g": rounded(p.get("expected_improvement_mah_g"), 2),
+             "untried": untried(p), **p["params"]}
             for k, p in enumerate(_proposals(data))
         ]
     )

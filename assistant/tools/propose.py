@@ -22,15 +22,18 @@ class ProposeConditionsInput(ConstraintFields):
 
 
 def _run(ctx: ToolContext, args: ProposeConditionsInput) -> ToolOutput:
+    from tools.campaign.variants import OURS_DEFAULT, corrected
     from tools.proposer.swarm import propose
 
     record = ctx.record()
     # every constraint is checked before the (slow) model fit: unknown names, grid, conflicts
     constraints = ctx.constraints.extend(args.constraints()).validated(record.space)
     model = model_for(ctx, record, seed=args.seed)
+    # learning from the last shot: a GP on the trees' residuals over the runs that satisfy the constraints
+    loop_model = corrected(model, record, constraints, OURS_DEFAULT, seed=args.seed)
     ctx.note(f"searching the design space with a particle swarm for {args.n} proposals")
-    result = propose(model, record, constraints=constraints, n=args.n, seed=args.seed, local_scan=args.local_scan,
-                     **ctx.proposer_overrides)
+    result = propose(loop_model, record, constraints=constraints, n=args.n, seed=args.seed, local_scan=args.local_scan,
+                     settings=OURS_DEFAULT.proposer, **ctx.proposer_overrides)
     ctx.constraints = constraints
     ctx.last_proposals = result
     ctx.last_fixed = dict(result.fixed)
@@ -40,7 +43,8 @@ def _run(ctx: ToolContext, args: ProposeConditionsInput) -> ToolOutput:
     return ToolOutput(
         summary="\n\n".join(part for part in (holding, proposals.markdown(data), " ".join(n for n in notes if n), record_note(ctx)) if part),
         data=data | {"convergence_last": result.convergence[-1:] if result.convergence else [],
-                     "constraints": [c.model_dump(mode="json") for c in constraints.items]},
+                     "constraints": [c.model_dump(mode="json") for c in constraints.items],
+                     "local_correction": getattr(loop_model, "kernel_text", "off")},
         sources=[str(ctx.active_record_path)],
     )
 

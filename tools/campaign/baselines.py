@@ -1,4 +1,9 @@
-"""Model-free baseline strategies of the simulated campaign: random feasible runs and an expert's one-factor nudges."""
+"""Model-free baseline strategies of the simulated campaign: random feasible runs and an expert's one-factor nudges.
+
+Both obey the user's constraints (tools.domain.constraints): random runs are drawn from the
+narrowed relaxation, the expert starts from the best run that satisfies them (or the best run
+moved into them) and never makes a move that breaks one.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +13,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tools.domain.constraints import ConstraintSet, fixed_value
 from tools.domain.errors import ProposalError
-from tools.domain.record import ExperimentRecord
+from tools.domain.record import ExperimentRecord, runs_satisfying
 from tools.proposer.relaxation import Relaxation
-from tools.proposer.swarm import runs_matching
 
 
-def random_proposals(record: ExperimentRecord, fixed: Mapping[str, Any], n: int, seed: int) -> pd.DataFrame:
-    """n distinct uniform random feasible runs (not already in the record)."""
-    space = record.space.with_fixed(dict(fixed))
-    relax = Relaxation(space)
+def stated_constraints(record: ExperimentRecord, fixed: Mapping[str, Any], constraints: ConstraintSet | None = None) -> ConstraintSet:
+    """`constraints` with the `fixed` values added, typed and checked against the record's space (DesignSpaceError when they do not fit)."""
+    stated = (constraints or ConstraintSet()).extend(fixed_value(k, v) for k, v in fixed.items())
+    return stated.validated(record.space)
+
+
+def random_proposals(
+    record: ExperimentRecord, fixed: Mapping[str, Any], n: int, seed: int, constraints: ConstraintSet | None = None
+) -> pd.DataFrame:
+    """n distinct uniform random feasible runs (not already in the record) that satisfy the fixed values and `constraints`."""
+    stated = stated_constraints(record, fixed, constraints)
+    relax = Relaxation(record.space, stated)
+    space = relax.space
     rng = np.random.default_rng(seed)
     Vr, Cr = relax.from_frame(record.frame)
     taken = set(relax.key_set(Vr, Cr))
@@ -26,7 +40,7 @@ def random_proposals(record: ExperimentRecord, fixed: Mapping[str, Any], n: int,
         V, C, ok = relax.sample(rng, 20 * n)
         for i in np.flatnonzero(ok):
             key = relax.key_set(V[i : i + 1], C[i : i + 1])[0]
-            if key in taken:
+            if key in taken or (stated and stated.violations(relax.row(V, C, int(i)), space)):
                 continue
             taken.add(key)
             rows_V.append(V[i])
@@ -36,20 +50,28 @@ def random_proposals(record: ExperimentRecord, fixed: Mapping[str, Any], n: int,
     raise ProposalError("random sampling found too few feasible runs under these fixed values")
 
 
-def expert_proposals(record: ExperimentRecord, fixed: Mapping[str, Any], n: int, seed: int) -> pd.DataFrame:
-    """One-factor-at-a-time nudges of the best run so far (with the fixed values): one to three steps."""
-    space = record.space.with_fixed(dict(fixed))
-    relax = Relaxation(space)
+def expert_proposals(
+    record: ExperimentRecord, fixed: Mapping[str, Any], n: int, seed: int, constraints: ConstraintSet | None = None
+) -> pd.DataFrame:
+    """One-factor-at-a-time nudges of the best run so far (with the fixed values, within `constraints`): one to three steps."""
+    stated = stated_constraints(record, fixed, constraints)
+    relax = Relaxation(record.space, stated)
+    space = relax.space
     rng = np.random.default_rng(seed)
     f = record.frame
     ok = (f["status"] == "ok").to_numpy() & f[record.target].notna().to_numpy()
-    match = runs_matching(f, space.fixed) & ok
+    match = runs_satisfying(record, stated) & ok
     pool = f[match] if match.any() else f[ok]
     if pool.empty:
         raise ProposalError("no ok run to start from")
     base = pool.sort_values(record.target, ascending=False).iloc[[0]]
     Vb, Cb = relax.from_frame(base)
-    if not match.any():  # project the best run onto the fixed values
+    if not match.any():  # move the best run into the constraints: fixed values, allowed ranges and categories
+        for j, (low, high) in enumerate(relax.bounds):
+            Vb[:, j] = np.clip(Vb[:, j], low, high)
+        for j, allowed in relax.allowed_categories.items():
+            if not allowed[Cb[0, j]]:
+                Cb[:, j] = int(np.argmax(allowed))
         for j, v in relax.fixed_numbers.items():
             Vb[:, j] = v
         for j, k in relax.fixed_categories.items():
@@ -78,7 +100,7 @@ def expert_proposals(record: ExperimentRecord, fixed: Mapping[str, Any], n: int,
     taken = set(relax.key_set(*relax.from_frame(f)))
     valid: list[tuple[str, np.ndarray, np.ndarray]] = []
     for name, V, C in moves:
-        if not relax.finish(V, C)[0] or space.row_problems(relax.row(V, C, 0)):
+        if not relax.finish(V, C)[0] or space.row_problems(relax.row(V, C, 0)) or stated.violations(relax.row(V, C, 0), space):
             continue
         key = relax.key_set(V, C)[0]  # a move that a conditional undoes equals the base run: skipped here
         if key in taken:

@@ -3,6 +3,8 @@
 baybe (with botorch and gpytorch) is imported inside functions, only when the strategy runs;
 without the ``baybe`` extra the strategy is reported as unavailable. BayBE's rows are snapped
 and repaired by the proposer's relaxation like every other strategy's (see baybe_proposals).
+The user's constraints narrow BayBE's search space: continuous bounds move to the allowed range,
+excluded categories (and the values other than a fixed one) are left out of the candidates.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from tools.campaign.baselines import stated_constraints
+from tools.domain.constraints import ConstraintSet
 from tools.domain.errors import ProposalError
 from tools.domain.record import ExperimentRecord
 from tools.proposer.relaxation import Relaxation
@@ -99,14 +103,14 @@ def _baybe_campaign(relax: Relaxation, target: str, recommender_options: Mapping
     from baybe.targets import NumericalTarget
 
     space = relax.space
-    bounds = {j: (p.low, p.high) for j, p in enumerate(relax.numbers)}
+    bounds = dict(enumerate(relax.bounds))  # each number's allowed range (narrowed by the user's constraints)
     constraints: list[Any] = []
     for eq in relax.equalities:
         # a_dep * x_dep = const - sum(a_i x_i) must stay within the dependent term's range
         if len(eq.idx) < 2:
             continue
         j_dep, a_dep = int(eq.idx[-1]), float(eq.coef[-1])
-        lo_d, hi_d = sorted((a_dep * relax.numbers[j_dep].low, a_dep * relax.numbers[j_dep].high))
+        lo_d, hi_d = sorted((a_dep * relax.bounds[j_dep][0], a_dep * relax.bounds[j_dep][1]))
         lo_sum, hi_sum = eq.const - hi_d, eq.const - lo_d  # bounds on sum(a_i x_i) over the free terms
         free = [(int(j), float(a)) for j, a in zip(eq.idx[:-1], eq.coef[:-1], strict=True)]
         if len(free) == 1:  # a bound of its own: narrow the parameter (no constraint to slow BoTorch down)
@@ -136,10 +140,16 @@ def _baybe_campaign(relax: Relaxation, target: str, recommender_options: Mapping
         if not hi > lo:
             raise ProposalError(f"the fixed values leave {p.name} a single value: the baybe strategy needs a range")
         params.append(NumericalContinuousParameter(name=p.name, bounds=(lo, hi)))
-    for cat in relax.categories:
+    for j, cat in enumerate(relax.categories):
+        # every value stays a parameter value (so every record run is a valid measurement); the
+        # values the fixed value or the user's choice leave out are excluded from the candidates
         params.append(CategoricalParameter(name=cat.name, values=tuple(cat.values)))
         if cat.name in space.fixed:
             other_values = [v for v in cat.values if v != str(space.fixed[cat.name])]
+        else:
+            allowed = relax.allowed_categories.get(j)
+            other_values = [] if allowed is None else [v for v, ok in zip(cat.values, allowed, strict=True) if not ok]
+        if other_values:
             constraints.append(DiscreteExcludeConstraint(parameters=[cat.name], conditions=[SubSelectionCondition(selection=other_values)]))
     searchspace = SearchSpace.from_product(parameters=params, constraints=constraints)
     objective = NumericalTarget(name=target).to_objective()
@@ -155,15 +165,17 @@ def baybe_batch(
     n: int,
     seed: int,
     recommender_options: Mapping[str, Any] | None = None,
+    constraints: ConstraintSet | None = None,
 ) -> tuple[pd.DataFrame, BaybeBatch]:
-    """n distinct valid runs recommended by BayBE, with how they were repaired; see baybe_proposals."""
+    """n distinct valid runs recommended by BayBE within `constraints`, with how they were repaired; see baybe_proposals."""
     import warnings
 
     ok, msg = baybe_available()
     if not ok:
         raise ProposalError(f"baybe {msg}")
-    space = record.space.with_fixed(dict(fixed))
-    relax = Relaxation(space)
+    stated = stated_constraints(record, fixed, constraints)
+    relax = Relaxation(record.space, stated)
+    space = relax.space
     measurements, floor = _baybe_measurements(record, space)
     if measurements.empty:
         raise ProposalError("BayBE needs at least one measured run in the record")
@@ -195,7 +207,7 @@ def baybe_batch(
                 for i in range(len(recs)):
                     row = relax.row(V, C, i)
                     key = relax.key_set(V[i : i + 1], C[i : i + 1])[0]
-                    if not feasible[i] or space.row_problems(row) or key in taken:
+                    if not feasible[i] or space.row_problems(row) or stated.violations(row, space) or key in taken:
                         rejected += 1
                         continue
                     taken.add(key)
@@ -258,7 +270,9 @@ def _baybe_to_grid(relax: Relaxation, recs: pd.DataFrame) -> tuple[np.ndarray, n
     return V, C, off
 
 
-def baybe_proposals(record: ExperimentRecord, fixed: Mapping[str, Any], n: int, seed: int) -> pd.DataFrame:
+def baybe_proposals(
+    record: ExperimentRecord, fixed: Mapping[str, Any], n: int, seed: int, constraints: ConstraintSet | None = None
+) -> pd.DataFrame:
     """n distinct valid new runs recommended by BayBE's default recommender (optional extra).
 
     The BayBE search space is hybrid. Free numbers are continuous parameters within their bounds;
@@ -278,5 +292,5 @@ def baybe_proposals(record: ExperimentRecord, fixed: Mapping[str, Any], n: int, 
     experiments. Raises ProposalError when baybe is not installed ("unavailable (pip install
     .[baybe])") or BayBE fails.
     """
-    rows, _info = baybe_batch(record, fixed, n, seed)
+    rows, _info = baybe_batch(record, fixed, n, seed, constraints=constraints)
     return rows

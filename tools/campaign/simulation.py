@@ -1,14 +1,20 @@
-"""A simulated active-learning campaign against the virtual lab, with baselines side by side.
+"""A simulated active-learning campaign against a virtual lab, with baselines side by side.
 
-Each seed starts from ``VirtualLab(seed).demo_record()``. Every strategy gets its own copy of
-the lab in the same state (same noise stream) and, per shot, proposes ``n`` runs, "runs" them
-in the lab, appends every result (failed runs included) and, for the model-based strategy,
-retrains. Reported per shot: best measured capacity so far among runs with the fixed values,
-the share of the gap closed between the record's best such run and the lab's true optimum,
-failed runs, and the model's prediction error on the shot's ok runs.
+Each seed starts from the lab's demo record (``make_lab(lab, seed).demo_record()``, labs a and b:
+tools/campaign/labs.py). Every strategy gets its own copy of the lab in the same state (same
+noise stream) and, per shot, proposes ``n`` runs, "runs" them in the lab, appends every result
+(failed runs included) and, for the model-based strategies, retrains. Reported per shot: best
+measured capacity so far among runs that satisfy the fixed values and constraints, the share of
+the gap closed between the record's best such run and the lab's true optimum under the same
+constraints, failed runs, the model's prediction error on the shot's ok runs, wall and CPU time,
+and for the model-based strategies what the batch was for.
+
+Every strategy obeys the constraints (fixed values, ranges, allowed or excluded categories).
 
 Strategies:
-- ``ours``: tools.proposer.swarm.propose on a freshly fitted tools.modelling.capacity_model ensemble;
+- ``ours``: tools.proposer.swarm.propose on a freshly fitted tools.modelling.capacity_model ensemble
+  with the local GP correction (tools/campaign/variants.py, OURS_DEFAULT);
+- ``ours-v1``: the same without the correction (the loop before it), for side-by-side runs;
 - ``random``: uniform random feasible proposals (grid, constraints and fixed values honoured);
 - ``expert``: the best run so far with one factor changed by one or a few steps (or one
   category switched), factors drawn at random without a model;
@@ -19,6 +25,7 @@ Strategies:
 
 The baselines are in tools/campaign/baselines.py; the per-shot error of a real campaign is
 tools/campaign/shots.py. The proposer never sees the lab: only the record and the model.
+`plot_best_so_far` draws the median gap closed per shot and strategy, one panel per lab.
 """
 
 from __future__ import annotations
@@ -34,15 +41,17 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.campaign.baselines import expert_proposals, random_proposals
+from tools.campaign.baselines import expert_proposals, random_proposals, stated_constraints
 from tools.campaign.baybe import baybe_available, baybe_batch
-from tools.campaign.virtual_lab import VirtualLab
+from tools.campaign.labs import LABS, make_lab
+from tools.campaign.variants import VARIANTS, OursVariant, fit_loop_model
+from tools.domain.constraints import ConstraintSet
 from tools.domain.errors import ProposalError
-from tools.domain.record import ExperimentRecord, append_records, record_from_rows
+from tools.domain.record import ExperimentRecord, append_records, record_from_rows, runs_satisfying
 from tools.proposer.models import ProposerSettings
-from tools.proposer.swarm import propose, runs_matching
+from tools.proposer.swarm import propose
 
-STRATEGIES = ("ours", "random", "expert", "baybe")
+STRATEGIES = ("ours", "ours-v1", "random", "expert", "baybe")
 
 Progress = Callable[[str], None]
 
@@ -60,7 +69,12 @@ class ShotReport(BaseModel):
     mae_mah_g: float | None = Field(description="mean absolute error of the model's predictions on this shot's ok runs, mAh/g")
     mean_pct_error: float | None = Field(description="mean absolute percentage error of those predictions, %")
     elapsed_s: float = Field(description="wall time to propose (and retrain) for this shot, s")
+    cpu_s: float | None = Field(default=None, description="CPU time of this process for the same work, s (what a shared machine does not inflate)")
     note: str = Field(default="", description="how the strategy's rows were made valid (BayBE: repaired and rejected rows)")
+    purpose: str = Field(default="", description="model-based strategies: what the batch was for, one line")
+    max_p_improve: float | None = Field(
+        default=None, description="model-based strategies: highest predicted probability in the batch of beating the best measured run"
+    )
 
 
 class SeedReport(BaseModel):
@@ -94,7 +108,9 @@ class CampaignResult(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    lab: str = Field(default="a", description="the simulated lab (tools/campaign/labs.py)")
     fixed: dict[str, float | str]
+    constraints: list[str] = Field(default_factory=list, description="every constraint the strategies obeyed, as written (fixed values included)")
     shots: int
     n: int
     seeds: list[int]
@@ -105,9 +121,10 @@ class CampaignResult(BaseModel):
     note: str = "simulated: virtual-lab results are not measurements"
 
 
-def _best_at(record: ExperimentRecord, fixed: Mapping[str, Any]) -> float:
+def best_measured(record: ExperimentRecord, constraints: ConstraintSet) -> float:
+    """Best measured ok capacity among the runs that satisfy `constraints` (-inf when none does)."""
     f = record.frame
-    mask = runs_matching(f, fixed) & (f["status"] == "ok").to_numpy() & f[record.target].notna().to_numpy()
+    mask = runs_satisfying(record, constraints) & (f["status"] == "ok").to_numpy() & f[record.target].notna().to_numpy()
     if not mask.any():
         return -math.inf
     return float(f.loc[mask, record.target].max())
@@ -125,109 +142,57 @@ def run_campaign(
     n_members: int | None = None,
     progress: Progress | None = None,
     baybe_options: Mapping[str, Any] | None = None,
+    lab: str = "a",
+    variants: Mapping[str, OursVariant] | None = None,
+    constraints: ConstraintSet | None = None,
 ) -> CampaignResult:
-    """Run the simulated loop for every strategy and seed; see the module docstring."""
-    from tools.modelling.capacity_model import DEFAULT_MEMBERS, fit_capacity_model
+    """Run the simulated loop for every strategy and seed; see the module docstring.
 
+    `lab` names the simulated lab (a or b). `constraints` (besides `fixed`) bind every strategy
+    and the lab's optimum. `variants` adds or replaces model-based strategies by name;
+    `proposer_settings` replaces the proposer settings of "ours".
+    """
     t_all = time.perf_counter()
     fixed = dict(fixed if fixed is not None else {"ni": 0.94})
-    unknown = [s for s in strategies if s not in STRATEGIES]
+    all_variants = dict(VARIANTS)
+    if proposer_settings is not None:
+        all_variants["ours"] = all_variants["ours"].model_copy(update={"proposer": proposer_settings})
+    all_variants.update(variants or {})
+    lab = str(lab).strip().lower()
+    if lab not in LABS:
+        raise ProposalError(f"unknown lab '{lab}' (choose from {', '.join(LABS)})")
+    unknown = [s for s in strategies if s not in STRATEGIES and s not in all_variants]
     if unknown:
         raise ProposalError(f"unknown strategy {', '.join(unknown)} (choose from {', '.join(STRATEGIES)})")
     if shots < 1 or n < 1:
         raise ProposalError("shots and n must be at least 1")
     if not seeds:
         raise ProposalError("give at least one seed")
-    members = n_members or DEFAULT_MEMBERS
     say = progress or (lambda _msg: None)
     reports = {s: StrategyReport(strategy=s, available=True) for s in strategies}
     if "baybe" in reports:
         ok, msg = baybe_available()
         reports["baybe"] = StrategyReport(strategy="baybe", available=ok, message=msg)
     active = [s for s in strategies if reports[s].available]
+    stated = ConstraintSet()
 
     for seed in seeds:
-        lab0 = VirtualLab(seed)
+        lab0 = make_lab(lab, seed)
         start = lab0.demo_record()
-        space = start.space.with_fixed(fixed)  # raises DesignSpaceError on bad fixed values
-        optimum = lab0.optimum(dict(space.fixed)).capacity_mah_g
-        record_best = _best_at(start, space.fixed)
+        stated = stated_constraints(start, fixed, constraints)  # DesignSpaceError on bad fixed values or constraints
+        optimum = lab0.optimum(constraints=stated).capacity_mah_g
+        record_best = best_measured(start, stated)
         if not math.isfinite(record_best):
-            raise ProposalError(f"seed {seed}: the starting record has no ok run with {fixed}; nothing to measure the gap from")
+            held = f"with {fixed}" if len(stated) == len(fixed) else "that satisfies " + "; ".join(c.describe() for c in stated.items)
+            raise ProposalError(f"seed {seed}: the starting record has no ok run {held}; nothing to measure the gap from")
         gap = optimum - record_best
         for strategy in active:
-            lab = copy.deepcopy(lab0)
-            record = start
-            reports_shots: list[ShotReport] = []
-            for shot in range(1, shots + 1):
-                t0 = time.perf_counter()
-                predicted: np.ndarray | None = None
-                note = ""
-                if strategy == "ours":
-                    model = fit_capacity_model(record, seed=seed, n_members=members)
-                    result = propose(
-                        model, record, space.fixed, n=n, seed=seed * 100 + shot,
-                        iterations=iterations, particles=particles, settings=proposer_settings,
-                    )
-                    rows = pd.DataFrame([p.params for p in result.proposals])
-                    predicted = np.array([p.predicted_mah_g for p in result.proposals])
-                elif strategy == "random":
-                    rows = random_proposals(record, space.fixed, n, seed * 100 + shot)
-                elif strategy == "expert":
-                    rows = expert_proposals(record, space.fixed, n, seed * 100 + shot)
-                else:
-                    say(f"seed {seed} baybe shot {shot}: recommending {n} runs (a BayBE batch can take minutes)")
-                    rows, info = baybe_batch(record, space.fixed, n, seed * 100 + shot, recommender_options=baybe_options)
-                    predicted = np.array(info.predicted_mah_g)
-                    note = (
-                        f"{info.recommended} recommended in {info.calls} call(s), {info.repaired} repaired beyond grid "
-                        f"snapping, {info.rejected} rejected; {info.measurements} measurements, failed runs at "
-                        f"{'-' if info.failed_as is None else f'{info.failed_as:.2f}'} mAh/g"
-                    )
-                    if info.warnings:
-                        note += f"; {len(info.warnings)} distinct warning(s): " + " | ".join(info.warnings[:3])
-                elapsed = time.perf_counter() - t0
-                ran = lab.run(rows, shot=f"shot-{shot}")
-                # the lab can "measure" a failed run below zero: record it failed, without a capacity
-                lo, hi = record.space.target.low, record.space.target.high
-                cap = ran[record.target].to_numpy(dtype=float)
-                bad = (cap < (-np.inf if lo is None else lo)) | (cap > (np.inf if hi is None else hi))
-                ran.loc[bad, record.target] = np.nan
-                ran.loc[bad, "status"] = "failed"
-                ran.insert(0, "experiment_id", [f"{strategy}-s{seed}-shot{shot}-{i + 1:02d}" for i in range(len(ran))])
-                if predicted is not None:
-                    ran["predicted_mah_g"] = np.round(predicted, 2)
-                new = record_from_rows(ran.to_dict("records"), record.space, source=f"{strategy} shot {shot}")
-                record = append_records(record, new)
-                best = _best_at(record, space.fixed)
-                okmask = (new.frame["status"] == "ok").to_numpy() & new.frame[record.target].notna().to_numpy()
-                shot_best = float(new.frame.loc[okmask, record.target].max()) if okmask.any() else None
-                mae = pct = None
-                if predicted is not None and okmask.any():
-                    meas = new.frame.loc[okmask, record.target].to_numpy(float)
-                    pred = new.frame.loc[okmask, "predicted_mah_g"].to_numpy(float)
-                    mae = float(np.mean(np.abs(meas - pred)))
-                    pct = float(np.mean(np.abs(meas - pred) / np.abs(meas)) * 100)
-                failed = int((new.frame["status"] == "failed").sum())
-                rep = ShotReport(
-                    shot=shot,
-                    best_measured_mah_g=best,
-                    shot_best_mah_g=shot_best,
-                    gap_closed=(best - record_best) / gap if gap > 0 else 1.0,
-                    failed_runs=failed,
-                    mae_mah_g=mae,
-                    mean_pct_error=pct,
-                    elapsed_s=elapsed,
-                    note=note,
-                )
-                reports_shots.append(rep)
-                err_txt = f", prediction error {pct:.2f}% (MAE {mae:.2f})" if pct is not None and mae is not None else ""
-                say(
-                    f"seed {seed} {strategy} shot {shot}: best {best:.2f} mAh/g, gap closed {rep.gap_closed:.0%}, "
-                    f"{failed} failed{err_txt} [{elapsed:.1f} s]" + (f" ({note})" if note else "")
-                )
             reports[strategy].seeds.append(
-                SeedReport(seed=seed, record_best_mah_g=record_best, optimum_mah_g=optimum, shots=reports_shots)
+                SeedReport(
+                    seed=seed, record_best_mah_g=record_best, optimum_mah_g=optimum,
+                    shots=_run_strategy(strategy, all_variants, copy.deepcopy(lab0), start, stated, shots, n, seed, gap,
+                                        record_best, iterations, particles, n_members, baybe_options, say),
+                )
             )
     for strategy in active:
         summary = reports[strategy]
@@ -238,8 +203,12 @@ def run_campaign(
             summary.median_failed_runs.append(statistics.median(x.failed_runs for x in per_seed))
             errs = [e for x in per_seed if (e := x.mean_pct_error) is not None]
             summary.median_mean_pct_error.append(statistics.median(errs) if errs else None)
+    for name, value in stated.fixed.items():  # a value fixed through `constraints` is reported too
+        fixed.setdefault(name, value)
     return CampaignResult(
+        lab=lab,
         fixed=fixed,
+        constraints=[c.describe() for c in stated.items],
         shots=shots,
         n=n,
         seeds=list(seeds),
@@ -250,9 +219,148 @@ def run_campaign(
     )
 
 
+def _run_strategy(
+    strategy: str,
+    variants: Mapping[str, OursVariant],
+    lab: Any,
+    start: ExperimentRecord,
+    constraints: ConstraintSet,
+    shots: int,
+    n: int,
+    seed: int,
+    gap: float,
+    record_best: float,
+    iterations: int,
+    particles: int,
+    n_members: int | None,
+    baybe_options: Mapping[str, Any] | None,
+    say: Progress,
+) -> list[ShotReport]:
+    """Every shot of one strategy on one seed: propose, run in the lab, append, report."""
+    record = start
+    reports: list[ShotReport] = []
+    for shot in range(1, shots + 1):
+        t0 = time.perf_counter()
+        c0 = time.process_time()
+        predicted: np.ndarray | None = None
+        note = purpose = ""
+        max_pi: float | None = None
+        if strategy in variants:
+            variant = variants[strategy]
+            model = fit_loop_model(record, constraints, seed, variant, n_members)
+            result = propose(
+                model, record, constraints=constraints, n=n, seed=seed * 100 + shot,
+                iterations=iterations, particles=particles, settings=variant.proposer,
+            )
+            rows = pd.DataFrame([p.params for p in result.proposals])
+            predicted = np.array([p.predicted_mah_g for p in result.proposals])
+            purpose = result.purpose
+            chances = [p.p_improve for p in result.proposals if p.p_improve is not None]
+            max_pi = max(chances) if chances else None
+        elif strategy == "random":
+            rows = random_proposals(record, constraints.fixed, n, seed * 100 + shot, constraints=constraints)
+        elif strategy == "expert":
+            rows = expert_proposals(record, constraints.fixed, n, seed * 100 + shot, constraints=constraints)
+        else:
+            say(f"seed {seed} baybe shot {shot}: recommending {n} runs (a BayBE batch can take minutes)")
+            rows, info = baybe_batch(
+                record, constraints.fixed, n, seed * 100 + shot, recommender_options=baybe_options, constraints=constraints
+            )
+            predicted = np.array(info.predicted_mah_g)
+            note = (
+                f"{info.recommended} recommended in {info.calls} call(s), {info.repaired} repaired beyond grid "
+                f"snapping, {info.rejected} rejected; {info.measurements} measurements, failed runs at "
+                f"{'-' if info.failed_as is None else f'{info.failed_as:.2f}'} mAh/g"
+            )
+            if info.warnings:
+                note += f"; {len(info.warnings)} distinct warning(s): " + " | ".join(info.warnings[:3])
+        elapsed = time.perf_counter() - t0
+        cpu = time.process_time() - c0
+        ran = lab.run(rows, shot=f"shot-{shot}")
+        # the lab can "measure" a failed run below zero: record it failed, without a capacity
+        lo, hi = record.space.target.low, record.space.target.high
+        cap = ran[record.target].to_numpy(dtype=float)
+        bad = (cap < (-np.inf if lo is None else lo)) | (cap > (np.inf if hi is None else hi))
+        ran.loc[bad, record.target] = np.nan
+        ran.loc[bad, "status"] = "failed"
+        ran.insert(0, "experiment_id", [f"{strategy}-s{seed}-shot{shot}-{i + 1:02d}" for i in range(len(ran))])
+        if predicted is not None:
+            ran["predicted_mah_g"] = np.round(predicted, 2)
+        new = record_from_rows(ran.to_dict("records"), record.space, source=f"{strategy} shot {shot}")
+        record = append_records(record, new)
+        best = best_measured(record, constraints)
+        okmask = (new.frame["status"] == "ok").to_numpy() & new.frame[record.target].notna().to_numpy()
+        shot_best = float(new.frame.loc[okmask, record.target].max()) if okmask.any() else None
+        mae = pct = None
+        if predicted is not None and okmask.any():
+            meas = new.frame.loc[okmask, record.target].to_numpy(float)
+            pred = new.frame.loc[okmask, "predicted_mah_g"].to_numpy(float)
+            mae = float(np.mean(np.abs(meas - pred)))
+            pct = float(np.mean(np.abs(meas - pred) / np.abs(meas)) * 100)
+        failed = int((new.frame["status"] == "failed").sum())
+        rep = ShotReport(
+            shot=shot,
+            best_measured_mah_g=best,
+            shot_best_mah_g=shot_best,
+            gap_closed=(best - record_best) / gap if gap > 0 else 1.0,
+            failed_runs=failed,
+            mae_mah_g=mae,
+            mean_pct_error=pct,
+            elapsed_s=elapsed,
+            cpu_s=cpu,
+            note=note,
+            purpose=purpose,
+            max_p_improve=max_pi,
+        )
+        reports.append(rep)
+        err_txt = f", prediction error {pct:.2f}% (MAE {mae:.2f})" if pct is not None and mae is not None else ""
+        say(
+            f"seed {seed} {strategy} shot {shot}: best {best:.2f} mAh/g, gap closed {rep.gap_closed:.0%}, "
+            f"{failed} failed{err_txt} [{elapsed:.1f} s, CPU {cpu:.1f} s]" + (f" ({note})" if note else "")
+        )
+    return reports
+
+
+def plot_best_so_far(results: Sequence[CampaignResult], path: Any) -> Any:
+    """Best so far per strategy: median share of the gap closed after each shot (shot 0 = the record), one panel per lab.
+
+    The band is the interquartile range over seeds; thin lines per seed would hide the medians at 20 seeds.
+    """
+    from pathlib import Path
+
+    from tools.plotting import pyplot, save_figure
+
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(results), figsize=(5.2 * len(results), 4.2), squeeze=False)
+    colors = {"ours": "#4477aa", "ours-v1": "#66ccee", "baybe": "#228833", "expert": "#ccbb44", "random": "#bbbbbb"}
+    extra = ["#ee6677", "#aa3377", "#000000"]
+    for ax, res in zip(axes[0], results, strict=True):
+        for k, rep in enumerate(res.strategies):
+            if not rep.available or not rep.seeds:
+                continue
+            gaps = np.array([[0.0] + [sh.gap_closed for sh in sd.shots] for sd in rep.seeds])
+            x = np.arange(gaps.shape[1])
+            color = colors.get(rep.strategy, extra[k % len(extra)])
+            ax.plot(x, np.median(gaps, axis=0), marker="o", color=color, label=f"{rep.strategy} ({len(rep.seeds)} seeds)")
+            if len(rep.seeds) > 1:
+                ax.fill_between(x, np.percentile(gaps, 25, axis=0), np.percentile(gaps, 75, axis=0), color=color, alpha=0.15)
+        ax.axhline(1.0, color="black", lw=0.8, ls="--")
+        ax.set_xlabel("shot (0 = the starting record)")
+        ax.set_ylabel("share of the gap to the optimum closed (best so far)")
+        held = ", ".join(res.constraints) or ", ".join(f"{k}={v}" for k, v in res.fixed.items())
+        ax.set_title(f"lab {res.lab}, {held}, {res.n} runs per shot (SIMULATED)", fontsize=9)
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_xticks(range(res.shots + 1))
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize=8)
+    return save_figure(fig, Path(path))
+
+
 __all__ = [
     "CampaignResult",
     "STRATEGIES",
+    "best_measured",
+    "plot_best_so_far",
     "SeedReport",
     "ShotReport",
     "StrategyReport",

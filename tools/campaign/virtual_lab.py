@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tools.domain.constraints import ConstraintSet
 from tools.domain.design_space import (
     CategoryParameter,
     DesignSpace,
@@ -158,6 +159,8 @@ class Optimum:
 class VirtualLab:
     """A simulated NCM lab: a hidden capacity surface, noise and a failure model."""
 
+    name = "a"
+
     def __init__(self, seed: int = 0, noise_mah_g: float = 1.2, space: DesignSpace | None = None):
         self.space = space if space is not None else load_design_space("ncm")
         missing = set(COMPOSITION + CALCINATION + DOPANTS + COATING) - set(self.space.names)
@@ -185,6 +188,10 @@ class VirtualLab:
         _, p3 = _coating_term(f)
         return np.asarray(1.0 - (1.0 - p1) * (1.0 - p2) * (1.0 - p3), dtype=float)
 
+    def noise_sd(self, frame: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
+        """Standard deviation of the measurement noise of each row, mAh/g (constant in this lab)."""
+        return np.full(len(_as_frame(frame)), float(self.noise_mah_g))
+
     # -- running experiments ----------------------------------------------------------------
     def run(self, frame: pd.DataFrame, shot: str = "shot-1") -> pd.DataFrame:
         """"Run" each row: returns the rows with capacity_mah_g, status, shot and source=synthetic."""
@@ -193,7 +200,7 @@ class VirtualLab:
         p_fail = self.failure_probability(f)
         failed = self._rng.random(len(f)) < p_fail
         discontinued = self._rng.random(len(f)) < 0.6
-        noise = self._rng.normal(0.0, self.noise_mah_g, len(f))
+        noise = self._rng.normal(0.0, self.noise_sd(f), len(f))
         low = true - 20.0 + self._rng.normal(0.0, 8.0, len(f))
         capacity = np.where(failed, np.where(discontinued, np.nan, np.maximum(low, 0.0)), np.maximum(true + noise, 0.0))
         out = f.copy()
@@ -203,14 +210,18 @@ class VirtualLab:
         out["source"] = "synthetic"
         return out
 
+    def measure(self, frame: pd.DataFrame, shot: str = "shot-1") -> pd.DataFrame:
+        """Alias of `run`: measure each row (capacity, status, shot, source=synthetic)."""
+        return self.run(frame, shot=shot)
+
     # -- the answer key -------------------------------------------------------------------
-    def optimum(self, fixed: Mapping[str, Any] | None = None) -> Optimum:
-        """Best true capacity on the design-space grid with `fixed` values held, among attainable runs.
+    def optimum(self, fixed: Mapping[str, Any] | None = None, constraints: ConstraintSet | None = None) -> Optimum:
+        """Best true capacity on the design-space grid with `fixed` values held and `constraints` obeyed, among attainable runs.
 
         Exact: the surface is a sum of groups that share only `ni`, so each group is
-        maximised by enumerating its own grid for every allowed Ni level.
+        maximised by enumerating its own grid (narrowed by the constraints) for every allowed Ni level.
         """
-        space = self.space.with_fixed(dict(fixed or {}))
+        space = self.search_space(fixed, constraints)
         ni_param = space.parameter("ni")
         assert isinstance(ni_param, NumberParameter)
         best: Optimum | None = None
@@ -236,6 +247,13 @@ class VirtualLab:
         if best is None:
             raise DesignSpaceError("the virtual lab found no attainable run under these fixed values")
         return best
+
+    def search_space(self, fixed: Mapping[str, Any] | None = None, constraints: ConstraintSet | None = None) -> DesignSpace:
+        """The lab's space with `fixed` values held and every number's grid and category list narrowed by `constraints`."""
+        space = self.space
+        if constraints:
+            space = constraints.validated(space).narrowed_space(space)
+        return space.with_fixed(dict(fixed or {}))
 
     def _levels(self, space: DesignSpace, name: str) -> list[Any]:
         if name in space.fixed:
@@ -302,46 +320,60 @@ class VirtualLab:
         calcination time and the Ti and Mg dopants fixed at one value; a few percent failed,
         most of those discontinued with no capacity.
         """
-        rng = self._rng
-        rows = []
-        for i in range(n_rows):
-            ni = 0.94 if i >= n_rows - n_ni94 else 0.92
-            co = 0.03 if ni == 0.94 else float(rng.choice([0.03, 0.04, 0.04, 0.04, 0.05]))
-            mn = round(1.0 - ni - co, 3)
-            coating = str(rng.choice(["B", "W", "Co", "Al", "none"], p=[0.5, 0.2, 0.15, 0.1, 0.05]))
-            if coating == "none":
-                c_amount = c_temp = c_time = 0.0
-            else:
-                habit = _COATINGS[coating][2]
-                c_temp = habit if rng.random() < 0.8 else max(200.0, habit + 5 * int(rng.integers(-24, 9)))
-                c_amount = float(rng.choice([0.002, 0.003, 0.003, 0.004, 0.005]))
-                c_time = 5.0 if rng.random() < 0.9 else float(rng.choice([3.0, 4.0, 6.0]))
-            temp = 5 * round(float(rng.normal(760.0, 18.0)) / 5)
-            rows.append(
-                {
-                    "ni": ni,
-                    "co": co,
-                    "mn": mn,
-                    "li_ratio": float(rng.choice([1.005, 1.01, 1.02, 1.03, 1.03, 1.03, 1.04, 1.05, 1.06])),
-                    "li_source": "LiOH",
-                    "calcination_temp_c": float(min(max(temp, 700), 820)),
-                    "calcination_time_h": 10.0,
-                    "atmosphere": "O2",
-                    "dopant_zr": float(rng.choice([0.0015, 0.002, 0.002, 0.002, 0.0025, 0.003])),
-                    "dopant_al": float(rng.choice([0.0, 0.0, 0.0005, 0.001, 0.0015])),
-                    "dopant_ti": 0.0,
-                    "dopant_nb": float(rng.choice([0.0, 0.0, 0.0, 0.001, 0.002])),
-                    "dopant_mg": 0.0,
-                    "dopant_w": float(rng.choice([0.0, 0.0, 0.0, 0.001, 0.002, 0.003, 0.004])),
-                    "coating": coating,
-                    "coating_amount": c_amount,
-                    "coating_temp_c": float(c_temp),
-                    "coating_time_h": c_time,
-                }
-            )
+        rows = [self._demo_row(at_94=i >= n_rows - n_ni94) for i in range(n_rows)]
         frame = self.run(pd.DataFrame(rows), shot="history")
         frame.insert(0, "experiment_id", [f"demo-{i + 1:04d}" for i in range(len(frame))])
-        return record_from_rows(frame.to_dict("records"), self.space, source="virtual lab demo record")
+        return record_from_rows(frame.to_dict("records"), self.space, source=self.demo_source)
+
+    demo_source = "virtual lab demo record"
+
+    def _demo_row(self, at_94: bool) -> dict[str, Any]:
+        """One run of the demo record, drawn with this lab's habits."""
+        rng = self._rng
+        row = demo_composition_and_coating(
+            rng, at_94, kinds={"B": 0.5, "W": 0.2, "Co": 0.15, "Al": 0.1, "none": 0.05},
+            habits={k: v[2] for k, v in _COATINGS.items()}, jitter_steps=(-24, 9), hottest=np.inf,
+        )
+        temp = 5 * round(float(rng.normal(760.0, 18.0)) / 5)
+        return row | {
+            "li_ratio": float(rng.choice([1.005, 1.01, 1.02, 1.03, 1.03, 1.03, 1.04, 1.05, 1.06])),
+            "li_source": "LiOH",
+            "calcination_temp_c": float(min(max(temp, 700), 820)),
+            "calcination_time_h": 10.0,
+            "atmosphere": "O2",
+            "dopant_zr": float(rng.choice([0.0015, 0.002, 0.002, 0.002, 0.0025, 0.003])),
+            "dopant_al": float(rng.choice([0.0, 0.0, 0.0005, 0.001, 0.0015])),
+            "dopant_ti": 0.0,
+            "dopant_nb": float(rng.choice([0.0, 0.0, 0.0, 0.001, 0.002])),
+            "dopant_mg": 0.0,
+            "dopant_w": float(rng.choice([0.0, 0.0, 0.0, 0.001, 0.002, 0.003, 0.004])),
+        }
+
+
+def demo_composition_and_coating(
+    rng: np.random.Generator,
+    at_94: bool,
+    kinds: Mapping[str, float],
+    habits: Mapping[str, float],
+    jitter_steps: tuple[int, int],
+    hottest: float,
+) -> dict[str, Any]:
+    """Composition and coating of one demo run: 94% or 92% Ni; a coating drawn with `kinds`' probabilities, its
+    temperature at its habitual value 80% of the time, else moved by 5 degC steps in `jitter_steps` (200 to `hottest`)."""
+    ni = 0.94 if at_94 else 0.92
+    co = 0.03 if ni == 0.94 else float(rng.choice([0.03, 0.04, 0.04, 0.04, 0.05]))
+    coating = str(rng.choice(list(kinds), p=list(kinds.values())))
+    if coating == "none":
+        c_amount = c_temp = c_time = 0.0
+    else:
+        habit = habits[coating]
+        c_temp = habit if rng.random() < 0.8 else min(hottest, max(200.0, habit + 5 * int(rng.integers(*jitter_steps))))
+        c_amount = float(rng.choice([0.002, 0.003, 0.003, 0.004, 0.005]))
+        c_time = 5.0 if rng.random() < 0.9 else float(rng.choice([3.0, 4.0, 6.0]))
+    return {
+        "ni": ni, "co": co, "mn": round(1.0 - ni - co, 3), "coating": coating,
+        "coating_amount": c_amount, "coating_temp_c": float(c_temp), "coating_time_h": c_time,
+    }
 
 
 def _as_frame(frame: pd.DataFrame | Mapping[str, Any]) -> pd.DataFrame:

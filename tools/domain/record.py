@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tools.domain.constraints import ConstraintSet
 from tools.domain.design_space import CategoryParameter, DesignSpace, suggest
 from tools.domain.errors import DesignSpaceError, RecordIssue, RecordValidationError, quoted
 from tools.domain.fileio import atomic_write_text, escape_text_cells, read_csv_text
@@ -76,6 +77,14 @@ def active_mask(record: ExperimentRecord, name: str) -> np.ndarray:
                 hit &= (frame[cat] == value).to_numpy()
             mask &= ~hit
     return mask
+
+
+def runs_satisfying(record: ExperimentRecord, constraints: ConstraintSet) -> np.ndarray:
+    """Mask of the record's runs that satisfy every constraint (fixed values, ranges, choices)."""
+    if not constraints:
+        return np.ones(len(record), dtype=bool)
+    rows = record.frame[record.space.names].to_dict("records")
+    return np.array([not constraints.violations(row, record.space) for row in rows], dtype=bool)
 
 
 # -- reading ----------------------------------------------------------------------------

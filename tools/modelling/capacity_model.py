@@ -180,6 +180,16 @@ class CapacityModel:
         """Every member's prediction, shape (rows, n_members)."""
         return predict_members(self.forest, X)
 
+    @property
+    def bootstrap_counts(self) -> np.ndarray:
+        """How often each training run (ok runs in record order) is in each member's bootstrap sample: (members, runs).
+
+        Recomputed from the seed, so a loaded model has them too: a run's out-of-bag prediction
+        uses only the members that never saw it (tools.modelling.local_model).
+        """
+        meta = self.metadata
+        return np.vstack([np.bincount(idx, minlength=meta.n_train) for idx in bootstrap_samples(meta.seed, meta.n_train, meta.n_members)])
+
     def failure_probability_encoded(self, X: np.ndarray) -> np.ndarray:
         """Probability that a run fails, for encoded rows; zeros when `has_failure_model` is False."""
         if self.failure_forest is None:
@@ -240,6 +250,12 @@ class CapacityModel:
 def space_hash(space: DesignSpace) -> str:
     """sha256 of the design space's YAML (models are reused only for the same space)."""
     return hashlib.sha256(space.to_yaml().encode()).hexdigest()
+
+
+def bootstrap_samples(seed: int, n_rows: int, n_members: int) -> list[np.ndarray]:
+    """The row indices each member is trained on: one bootstrap resample per member, drawn in order from `seed`."""
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, n_rows, n_rows) for _ in range(n_members)]
 
 
 def lgb_regressor(params: Mapping[str, Any], seed: int) -> Any:
@@ -304,13 +320,11 @@ def fit_capacity_model(
     encoder = FeatureEncoder(record.space)
     ok, y = regression_rows(record)
     X = encoder.encode(ok)
-    rng = np.random.default_rng(seed)
     members: list[str] = []
     with warnings.catch_warnings():
         # lightgbm's own notes (e.g. on parameter aliases) are not the user's business here
         warnings.filterwarnings("ignore", category=UserWarning, module="lightgbm")
-        for m in range(n_members):
-            idx = rng.integers(0, len(y), len(y))
+        for m, idx in enumerate(bootstrap_samples(seed, len(y), n_members)):
             reg = lgb_regressor(params, seed * 1000 + m)
             reg.fit(X[idx], y[idx])
             members.append(reg.booster_.model_to_string())
@@ -429,6 +443,7 @@ def _matches(model: CapacityModel, record: ExperimentRecord, seed: int, hyperpar
 __all__ = [
     "CapacityModel",
     "ModelMetadata",
+    "bootstrap_samples",
     "fit_capacity_model",
     "load_or_fit",
     "space_hash",

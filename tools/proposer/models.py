@@ -11,7 +11,11 @@ Reason = Literal["exploit", "explore", "boundary probe"]
 
 
 class CapacityModelLike(Protocol):
-    """What the proposer needs from a fitted model (tools.modelling.capacity_model.CapacityModel)."""
+    """What the proposer needs from a fitted model (tools.modelling.capacity_model.CapacityModel).
+
+    A model that also has ``predict_parts_encoded`` (tools.modelling.local_model.LocallyCorrectedModel:
+    trees' mean and std, correction mean and std) is used as `ProposerSettings.correction_scope` says.
+    """
 
     encoder: Any
 
@@ -47,6 +51,16 @@ class ProposerSettings(BaseModel):
     neighbours: int = Field(default=2, ge=1, description="ring-topology neighbours on each side (local best keeps several basins alive)")
     max_velocity: float = Field(default=0.25, gt=0, description="velocity clamp per coordinate, in the [0, 1] relaxation")
     seed_share: float = Field(default=0.5, ge=0, le=1, description="share of particles started at the best record runs (with the fixed values applied)")
+    acquisition: Literal["ucb", "ei"] = Field(
+        default="ucb",
+        description="the swarm's score: ucb (mu + kappa sigma + novelty, see above) or ei (expected improvement over the best "
+        "measured run with the fixed values, on mu + novelty; measured, not adopted)",
+    )
+    correction_scope: Literal["all", "exploit"] = Field(
+        default="exploit",
+        description="where a model's local correction (tools.modelling.local_model) is used: every score, or only the exploit "
+        "picks and the reported prediction (explore picks then follow the uncorrected trees)",
+    )
 
 
 class Proposal(BaseModel):
@@ -62,6 +76,15 @@ class Proposal(BaseModel):
     nearest_run: str = Field(description="experiment_id of the nearest record run")
     acquisition: float = Field(description="the score it was chosen by, mAh/g-like")
     reason: Reason = Field(description="exploit (best mean near data), explore (uncertainty or sparse data), boundary probe (near failures)")
+    p_improve: float | None = Field(
+        default=None,
+        description="probability that it beats the best measured run with the fixed values (model mean and uncertainty, "
+        "times 1 - failure probability); None when no measured run has them",
+    )
+    expected_improvement_mah_g: float | None = Field(
+        default=None, description="expected improvement over that run, mAh/g (same model; a failed run improves nothing)"
+    )
+    untried: list[str] = Field(default_factory=list, description="parameters set to a value the record never used for them")
 
 
 class ProposalResult(BaseModel):
@@ -72,6 +95,7 @@ class ProposalResult(BaseModel):
     proposals: list[Proposal]
     fixed: dict[str, float | str] = Field(description="values held fixed")
     incumbent_mah_g: float | None = Field(description="best measured ok run in the record that matches the fixed values, mAh/g")
+    purpose: str = Field(default="", description="one line: what the batch is for (climb, test untried factors, map a boundary, explore)")
     convergence: list[float] = Field(default_factory=list, description="best acquisition found so far, per iteration")
     evaluations: int = Field(description="candidates scored by the model (a particle that stays on its grid point is not re-scored)")
     distinct_candidates: int = Field(description="distinct feasible candidates among the best 20,000 scored (the pool the batch is chosen from)")

@@ -3,10 +3,20 @@
     acq(x) = (1 - P_fail(x)) * max(mu(x) + kappa * sigma(x) + novelty(x) - floor, 0)
              - trust_weight * spread * max(d(x) - radius, 0)^2 / radius^2
 
-and the exploit score ``(1 - P_fail) * (mu - floor)`` inside the exploit radius.
+and the exploit score ``(1 - P_fail) * (mu - floor)`` inside the exploit radius. With
+``acquisition = "ei"`` the gain is the expected improvement of ``mu + novelty`` over the best
+measured run with the fixed values instead (measured, not adopted: docs/proposer.md).
+
+A locally corrected model (tools.modelling.local_model) gives two predictions: the corrected one
+and the trees' own. With ``correction_scope = "exploit"`` the exploit score and the reported
+prediction use the corrected mean while `acq` scores the trees' own mean and spread; used
+everywhere, the correction lifted the neighbourhood of the record's best run (whose residual
+carries its own lucky noise) and the whole batch collapsed around it.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -35,6 +45,7 @@ class Scorer:
         self.spread = float(np.std(ok)) if len(ok) > 1 else 1.0
         self.spread = max(self.spread, 1.0)  # mAh/g: a flat record must not switch the trust region off
         self.evaluations = 0
+        self.incumbent: float | None = None  # best measured run under the constraints, set by the swarm
 
     def nearest(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         d2 = Z @ self.R_T
@@ -44,12 +55,19 @@ class Scorer:
         best = d2[np.arange(len(Z)), idx] + np.einsum("ij,ij->i", Z, Z)
         return np.sqrt(np.maximum(best, 0.0)), self.R_row[idx]
 
-    def predict(self, V: np.ndarray, C: np.ndarray, F: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def predict(
+        self, V: np.ndarray, C: np.ndarray, F: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(mu, sigma, P_fail, mu_explore, sigma_explore): the explore pair leaves a local correction out when the settings say so."""
         X = self.encoding.encode(V, C, F)
-        mu, sigma = self.model.predict_encoded(X)
-        p = self.model.failure_probability_encoded(X)
+        p = np.clip(np.asarray(self.model.failure_probability_encoded(X), dtype=float), 0.0, 1.0)
         self.evaluations += len(V)
-        return np.asarray(mu, dtype=float), np.asarray(sigma, dtype=float), np.clip(np.asarray(p, dtype=float), 0.0, 1.0)
+        parts = getattr(self.model, "predict_parts_encoded", None)
+        if self.cfg.correction_scope == "exploit" and parts is not None:
+            mu_trees, sd_trees, m, sd_c = (np.asarray(a, dtype=float) for a in parts(X))
+            return mu_trees + m, np.sqrt(sd_trees**2 + sd_c**2), p, mu_trees, sd_trees
+        mu, sigma = (np.asarray(a, dtype=float) for a in self.model.predict_encoded(X))
+        return mu, sigma, p, mu, sigma
 
     def acquisition(
         self, mu: np.ndarray, sigma: np.ndarray, p: np.ndarray, d: np.ndarray, d_novelty: np.ndarray | None = None
@@ -58,7 +76,11 @@ class Scorer:
         cfg = self.cfg
         r = cfg.trust_radius
         novelty = cfg.novelty_mah_g * np.minimum(d if d_novelty is None else d_novelty, r) / r
-        gain = np.maximum(mu + cfg.kappa * sigma + novelty - self.floor, 0.0)
+        if cfg.acquisition == "ei":
+            best = self.incumbent if self.incumbent is not None else self.floor
+            gain = expected_improvement(mu + novelty, np.maximum(sigma, 1e-9), best)
+        else:
+            gain = np.maximum(mu + cfg.kappa * sigma + novelty - self.floor, 0.0)
         # the trust region is measured from the record only: picks must not chain outwards
         outside = np.maximum(d - r, 0.0) / r
         return (1.0 - p) * gain - cfg.trust_weight * self.spread * outside**2
@@ -66,3 +88,21 @@ class Scorer:
     def exploit_score(self, mu: np.ndarray, p: np.ndarray, d: np.ndarray) -> np.ndarray:
         score = (1.0 - p) * np.maximum(mu - self.floor, 0.0)
         return np.where(d <= self.cfg.exploit_radius * self.cfg.trust_radius, score, -np.inf)
+
+
+def probability_of_improvement(mu: np.ndarray, sigma: np.ndarray, best: float) -> np.ndarray:
+    """P(y > best) for y ~ N(mu, sigma^2)."""
+    from scipy.special import ndtr
+
+    return np.asarray(ndtr((np.asarray(mu, dtype=float) - best) / np.asarray(sigma, dtype=float)), dtype=float)
+
+
+def expected_improvement(mu: np.ndarray, sigma: np.ndarray, best: float) -> np.ndarray:
+    """E[max(y - best, 0)] for y ~ N(mu, sigma^2), in the unit of mu (mAh/g)."""
+    from scipy.special import ndtr
+
+    mu = np.asarray(mu, dtype=float)
+    sigma = np.asarray(sigma, dtype=float)
+    z = (mu - best) / sigma
+    pdf = np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    return np.asarray((mu - best) * ndtr(z) + sigma * pdf, dtype=float)

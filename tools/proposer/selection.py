@@ -3,7 +3,13 @@
 First ``exploit_share`` of the batch by the mean alone, ``(1 - P_fail) * (mu - floor)``, inside
 ``exploit_radius`` of the trust radius; then the rest by ``acq`` with a kriging-believer-style
 update (each pick counts as data for the novelty term) and a minimum separation between picks.
-Candidate statistics ``S`` have the columns mu, sigma, P_fail, d, nearest record row, acq.
+Candidate statistics ``S`` have the columns mu, sigma, P_fail, d, nearest record row, acq, and the
+mean and spread the explore picks are scored by (the trees' own when a local correction is used
+only for exploiting; tools/proposer/scoring.py).
+
+Each proposal then says how likely it is to beat the best measured run with the fixed values
+(``(1 - P_fail) * Phi((mu - best) / sigma)``), its expected improvement over it, which of its
+values the record never tried, and the batch gets a one-line purpose.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import numpy as np
 from tools.domain.record import ExperimentRecord
 from tools.proposer.models import Proposal, ProposerSettings, Reason
 from tools.proposer.relaxation import Relaxation
-from tools.proposer.scoring import Scorer
+from tools.proposer.scoring import Scorer, expected_improvement, probability_of_improvement
 
 
 def top_candidates(scorer: Scorer, S: np.ndarray, limit: int) -> np.ndarray:
@@ -46,7 +52,8 @@ def select_batch(
     `min_step_distance` grid steps from it is never picked: that rule holds even when the
     normalised separation has to be relaxed to fill the batch.
     """
-    mu, sigma, p, d = S[:, 0], S[:, 1], S[:, 2], S[:, 3]
+    mu, p, d = S[:, 0], S[:, 2], S[:, 3]
+    mu_explore, sd_explore = S[:, 6], S[:, 7]
     Z = relax.normalised(V, C)
     K = relax.grid_steps(V)
     chosen: list[int] = []
@@ -75,7 +82,7 @@ def select_batch(
             break
         take(i, "exploit")
     while len(chosen) < n:
-        acq = scorer.acquisition(mu, sigma, p, d, d_now)
+        acq = scorer.acquisition(mu_explore, sd_explore, p, d, d_now)
         score = np.where(blocked | near_duplicate, -np.inf, acq)
         i = int(np.argmax(score))
         if not np.isfinite(score[i]):
@@ -101,15 +108,18 @@ def build_proposals(
     chosen: list[int],
     roles: list[str],
     cfg: ProposerSettings,
+    incumbent: float | None = None,
 ) -> list[Proposal]:
-    """The chosen candidates as Proposal objects, each with the reason it was chosen for."""
+    """The chosen candidates as Proposal objects: the reason each was chosen for, its chance to beat `incumbent`, its untried values."""
     frame = record.frame
     failed = (frame["status"] == "failed").to_numpy()
     Vr, Cr = relax.from_frame(frame)
     R = relax.normalised(Vr, Cr)
+    seen_numbers = {p.name: set(np.round(frame[p.name].to_numpy(dtype=float), 9)) for p in relax.numbers}
+    seen_categories = {c.name: set(frame[c.name].astype(str)) for c in relax.categories}
     out: list[Proposal] = []
     for i, role in zip(chosen, roles, strict=True):
-        mu, sigma, p, d, near, acq = S[i]
+        mu, sigma, p, d, near, acq = S[i][:6]
         z = relax.normalised(V[i : i + 1], C[i : i + 1])
         dist = np.sqrt(np.sum((R - z) ** 2, axis=1))
         d_fail = float(dist[failed].min()) if failed.any() else math.inf
@@ -117,9 +127,20 @@ def build_proposals(
         reason: Reason = "exploit" if role == "exploit" else "explore"
         if p >= cfg.boundary_p_fail or d_fail < d_ok:
             reason = "boundary probe"
+        params = relax.row(V, C, i)
+        untried = [
+            name for name, value in params.items()
+            if (name in seen_numbers and round(float(value), 9) not in seen_numbers[name])
+            or (name in seen_categories and str(value) not in seen_categories[name])
+        ]
+        p_improve = gain = None
+        if incumbent is not None:
+            mean, spread = np.array([mu]), np.array([max(float(sigma), 1e-9)])
+            p_improve = float((1.0 - p) * probability_of_improvement(mean, spread, incumbent)[0])
+            gain = float((1.0 - p) * expected_improvement(mean, spread, incumbent)[0])
         out.append(
             Proposal(
-                params=relax.row(V, C, i),
+                params=params,
                 predicted_mah_g=float(mu),
                 uncertainty_mah_g=float(sigma),
                 failure_probability=float(p),
@@ -127,9 +148,41 @@ def build_proposals(
                 nearest_run=str(frame["experiment_id"].iat[int(near)]),
                 acquisition=float(acq),
                 reason=reason,
+                p_improve=p_improve,
+                expected_improvement_mah_g=gain,
+                untried=untried,
             )
         )
     return out
+
+
+def batch_purpose(proposals: list[Proposal], incumbent: float | None) -> str:
+    """One line saying what the batch is for: climb (exploit picks), test untried values, map a boundary, explore."""
+    if not proposals:
+        return ""
+    climb = [p for p in proposals if p.reason == "exploit"]
+    boundary = [p for p in proposals if p.reason == "boundary probe"]
+    untried = [p for p in proposals if p.untried and p.reason == "explore"]
+    explore = [p for p in proposals if p.reason == "explore" and not p.untried]
+    factors: dict[str, int] = {}
+    for p in untried:
+        for name in p.untried:
+            factors[name] = factors.get(name, 0) + 1
+    parts = []
+    if climb:
+        where = f"the best run so far ({incumbent:.1f} mAh/g)" if incumbent is not None else "the best predicted runs"
+        parts.append(f"{len(climb)} to climb around {where}")
+    if untried:
+        names = ", ".join(sorted(factors, key=lambda k: -factors[k])[:3])
+        parts.append(f"{len(untried)} to test values the record never tried ({names})")
+    if boundary:
+        parts.append(f"{len(boundary)} to map the failure boundary")
+    if explore:
+        parts.append(f"{len(explore)} to explore sparse regions")
+    tail = ""
+    if incumbent is not None:
+        tail = f"; best chance to beat the incumbent {max((p.p_improve or 0.0) for p in proposals):.0%}"
+    return f"{len(proposals)} runs: " + "; ".join(parts) + tail
 
 
 def batch_spread(relax: Relaxation, V: np.ndarray, C: np.ndarray) -> tuple[float | None, int | None]:

@@ -36,36 +36,20 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from tools.domain.constraints import ConstraintSet, fixed_value
 from tools.domain.errors import ProposalError
-from tools.domain.record import ExperimentRecord
+from tools.domain.record import ExperimentRecord, runs_satisfying
 from tools.proposer.models import CapacityModelLike, ProposalResult, ProposerSettings
 from tools.proposer.relaxation import Encoding, Relaxation
 from tools.proposer.scoring import Scorer
-from tools.proposer.selection import batch_spread, build_proposals, select_batch, top_candidates
-
-
-def runs_matching(frame: pd.DataFrame, fixed: Mapping[str, Any]) -> np.ndarray:
-    """Mask of the record's runs that have every fixed value."""
-    mask = np.ones(len(frame), dtype=bool)
-    for name, value in fixed.items():
-        col = frame[name]
-        if isinstance(value, str):
-            mask &= (col.astype(str) == value).to_numpy()
-        else:
-            mask &= np.isclose(col.to_numpy(dtype=float), float(value), rtol=0, atol=1e-9)
-    return mask
-
-
-def runs_satisfying(record: ExperimentRecord, constraints: ConstraintSet) -> np.ndarray:
-    """Mask of the record's runs that satisfy every constraint."""
-    if not constraints:
-        return np.ones(len(record), dtype=bool)
-    rows = record.frame[record.space.names].to_dict("records")
-    return np.array([not constraints.violations(row, record.space) for row in rows], dtype=bool)
-
+from tools.proposer.selection import (
+    batch_purpose,
+    batch_spread,
+    build_proposals,
+    select_batch,
+    top_candidates,
+)
 
 NO_MATCHING_RUN = (
     "No measured run in the record satisfies these constraints: every prediction here extrapolates beyond the record, "
@@ -155,6 +139,7 @@ def _propose(
     match = runs_satisfying(record, constraints)
     ok_mask = ((frame["status"] == "ok") & frame[record.target].notna()).to_numpy()
     incumbent = float(frame.loc[match & ok_mask, record.target].max()) if (match & ok_mask).any() else None
+    scorer.incumbent = incumbent
 
     # starting positions: the best ok runs (projected onto the fixed values), then uniform
     m = cfg.particles
@@ -189,13 +174,13 @@ def _propose(
         if todo.any():
             Vf, Cf = V[todo], C[todo]
             F = relax.features(Vf, Cf)
-            mu, sigma, p = scorer.predict(Vf, Cf, F)
+            mu, sigma, p, mu_explore, sd_explore = scorer.predict(Vf, Cf, F)
             d, near = scorer.nearest(relax.normalised_from_features(F))
-            acq = scorer.acquisition(mu, sigma, p, d)
+            acq = scorer.acquisition(mu_explore, sd_explore, p, d)
             score[todo] = acq
             archive_V.append(Vf)
             archive_C.append(Cf)
-            archive_stats.append(np.column_stack([mu, sigma, p, d, near.astype(float), acq]))
+            archive_stats.append(np.column_stack([mu, sigma, p, d, near.astype(float), acq, mu_explore, sd_explore]))
         last["keys"], last["score"] = keys, score
         return score
 
@@ -248,7 +233,7 @@ def _propose(
             f"only {len(chosen)} proposals under these constraints are not near-duplicates of each other "
             f"(one grid step apart); ask for fewer, loosen a constraint, or ask for a local scan"
         )
-    proposals = build_proposals(relax, scorer, record, V_all, C_all, S_all, chosen, roles, cfg)
+    proposals = build_proposals(relax, scorer, record, V_all, C_all, S_all, chosen, roles, cfg, incumbent)
     for prop in proposals:  # the last word: nothing leaves this function that breaks a stated constraint
         broken = constraints.violations(prop.params, record.space) + [m for _, m in record.space.row_problems(prop.params)]
         if broken:
@@ -259,6 +244,7 @@ def _propose(
         proposals=proposals,
         fixed={k: v for k, v in fixed_now.items()},
         incumbent_mah_g=incumbent,
+        purpose=batch_purpose(proposals, incumbent),
         convergence=convergence,
         evaluations=scorer.evaluations,
         distinct_candidates=int(len(first)),
