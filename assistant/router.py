@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.electrode_questions import electrode_request, is_electrode_question
 from assistant.extract import Extraction, correct_typos, extract
 from tools.domain.constraints import (
     ConstraintFields,
@@ -63,7 +64,8 @@ GREETING = r"^\s*(?:hi|hello|hey|thanks|thank you|안녕|고마워)\b"
 CAPABILITIES = (
     "propose next conditions (e.g. \"propose 10 runs at 94% Ni in air\"), draft an experiment plan, "
     "predict capacity for given conditions, train and assess the capacity model, profile the biases of "
-    "the experiment record, and record new results"
+    "the experiment record, record new results, and predict an insertion electrode's voltage and capacity from its "
+    "composition (e.g. \"what average voltage would LiNi0.5Mn1.5O4 give vs Li?\")"
 )
 
 
@@ -108,6 +110,8 @@ def detect_intent(message: str, attachments: list[Path], extraction: Extraction)
         return "validate_cif"
     if extraction.material_ids:
         return "query_materials_project"
+    if is_electrode_question(message):
+        return "predict_electrode"
     for intent, pattern in INTENT_PATTERNS:
         if re.search(pattern, low):
             return intent
@@ -217,6 +221,13 @@ def route(message: str, space: DesignSpace, memory: RouterMemory, attachments: l
             result.calls.append(ToolCall("validate_cif", {"file_name": cifs[0].name}))  # the tool reads the attachment
         else:
             result.questions.append("paste the CIF text into the message or attach the .cif file")
+    elif intent == "predict_electrode":
+        request = electrode_request(message)
+        result.notes += request.notes
+        if request.questions:
+            result.questions += request.questions
+            return result
+        result.calls.append(ToolCall("predict_electrode", request.arguments()))
     elif intent == "query_materials_project":
         result.calls.append(ToolCall("query_materials_project", {"question": message}))
     elif intent == "search_literature":

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from cli import assist, augment, cif, dataset, demo, knowledge, loop, model, mp, ui
+from cli import assist, augment, cif, dataset, demo, electrode, knowledge, loop, model, mp, ui
 
 app = typer.Typer(
     name="matassist",
@@ -43,7 +43,7 @@ def _options(
     """Battery-cathode research assistant: experiment records, capacity model, proposals, CIF checks, literature."""
 
 
-COMMAND_MODULES = (demo, dataset, model, loop, assist, cif, mp, knowledge, augment, ui)
+COMMAND_MODULES = (demo, dataset, model, loop, assist, cif, mp, electrode, knowledge, augment, ui)
 for _module in COMMAND_MODULES:
     _module.register(app)
 

@@ -97,6 +97,66 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("pg_cluster").new_database()
 
 
+# -- the electrode model: small and trained once per session, so the fast tier stays fast ---------
+FAST_ELECTRODE_CONFIG = {"n_estimators": 15, "n_seeds": 2, "calibration_folds": 2}
+"""A small electrode model (15 boosting rounds, 2 seeds): seconds to train; the full model trains in the slow tier."""
+ELECTRODE_SUBSAMPLE_STEP = 8
+"""Tests train on every 8th row of the shipped table (435 electrodes), plus a few well-known ones."""
+KNOWN_ELECTRODES = {("Li", "CoO2", "LiCoO2"), ("Li", "FePO4", "LiFePO4"), ("Na", "FePO4", "NaFePO4")}
+
+
+@pytest.fixture(scope="session")
+def electrode_table():
+    """The shipped Battery Explorer table, parsed (tools.electrodes.data.ElectrodeDataset)."""
+    from tools.electrodes.data import load_dataset
+
+    return load_dataset()
+
+
+@pytest.fixture(scope="session")
+def electrode_subsample(electrode_table):
+    """Every 8th electrode of the shipped table plus LiCoO2, LiFePO4 and NaFePO4 (a dataset of its own)."""
+    import numpy as np
+
+    frame = electrode_table.frame
+    known = [i for i, row in enumerate(zip(frame["Working Ion"], frame["Formula Charge"], frame["Formula Discharge"], strict=True))
+             if row in KNOWN_ELECTRODES]
+    idx = np.unique(np.r_[np.arange(0, len(electrode_table), ELECTRODE_SUBSAMPLE_STEP), known])
+    return electrode_table.subset(idx)
+
+
+@pytest.fixture(scope="session")
+def fast_electrode_models(tmp_path_factory: pytest.TempPathFactory, electrode_table, electrode_subsample) -> Path:
+    """A models folder holding a small model trained on the subsample, filed under the shipped table's hash.
+
+    The product finds it where it would find the model of the shipped table, so the tool, the CLI
+    and the UI answer in seconds; what it predicts is of course worse than the real model's.
+    """
+    import dataclasses
+
+    from tools.electrodes.cache import load_or_train
+    from tools.electrodes.model import ModelConfig
+
+    folder = tmp_path_factory.mktemp("electrode-models")
+    as_shipped = dataclasses.replace(electrode_subsample, sha256=electrode_table.sha256, source=electrode_table.source)
+    load_or_train(folder, config=ModelConfig(**FAST_ELECTRODE_CONFIG), dataset=as_shipped)
+    return folder
+
+
+@pytest.fixture()
+def fast_electrodes(fast_electrode_models: Path, isolated_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The small electrode model in this test's data directory, and the small config as the product's default."""
+    import shutil
+
+    from tools.electrodes import cache
+    from tools.electrodes.model import ModelConfig
+
+    monkeypatch.setattr(cache, "default_config", lambda: ModelConfig(**FAST_ELECTRODE_CONFIG))
+    target = isolated_data_dir / "models" / "electrodes"
+    shutil.copytree(fast_electrode_models, target, dirs_exist_ok=True)
+    return target
+
+
 @pytest.fixture()
 def browser():
     """A headless Chromium driven over the DevTools protocol (tests/browser.py); skipped without Chromium, except in CI."""

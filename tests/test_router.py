@@ -25,7 +25,7 @@ from tools.domain.design_space import DesignSpace
 
 CASES: list[dict[str, Any]] = yaml.safe_load((Path(__file__).parent / "data" / "routing_cases.yaml").read_text(encoding="utf-8"))
 CORE_TOOLS = {"propose_conditions", "predict_capacity", "train_model", "record_results", "profile_dataset", "draft_experiment_plan"}
-ALL_TOOLS = CORE_TOOLS | {"validate_cif", "query_materials_project", "search_literature", "augment_dataset"}
+ALL_TOOLS = CORE_TOOLS | {"validate_cif", "query_materials_project", "search_literature", "augment_dataset", "predict_electrode"}
 CONVERSATION_TOOLS = {"update_constraints", "use_record"}
 ARG_KEYS = ("fixed", "n", "at_most", "below", "at_least", "above", "allowed", "excluded", "seed", "local_scan")
 CASE_KEYS = {"message", "before", "attach", "calls", "args", "update", "ask", "none", "known_gap", *ARG_KEYS}

@@ -18,7 +18,7 @@ GOLDEN = Path(__file__).parent / "data" / "tool_schemas.json"
 REQUIRED_NAMES = {
     "propose_conditions", "predict_capacity", "train_model", "record_results", "profile_dataset",
     "draft_experiment_plan", "query_materials_project", "validate_cif", "search_literature", "augment_dataset",
-    "update_constraints", "use_record",
+    "update_constraints", "use_record", "predict_electrode",
 }
 
 

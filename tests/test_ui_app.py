@@ -82,3 +82,21 @@ def test_ui_command_keeps_the_users_folder_for_dotenv(tmp_path, monkeypatch):
     assert seen["cwd"] == str(tmp_path)
     assert seen["argv"][1:4] == ["-P", "-m", "ui.launch"] and "8599" in seen["argv"]
     assert seen["env"]["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] == "false"
+
+
+def test_an_electrode_answer_shows_the_voltage_capacity_picture(shared_data_dir, fast_electrode_models, monkeypatch):
+    import shutil
+
+    from tests.conftest import FAST_ELECTRODE_CONFIG
+    from tools.electrodes import cache
+    from tools.electrodes.model import ModelConfig
+
+    monkeypatch.setattr(cache, "default_config", lambda: ModelConfig(**FAST_ELECTRODE_CONFIG))
+    shutil.copytree(fast_electrode_models, shared_data_dir / "models" / "electrodes", dirs_exist_ok=True)
+    monkeypatch.setenv("MATASSIST_DATA_DIR", str(shared_data_dir))
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.run()
+    at.chat_input[0].set_value("rank LiCoO2, LiFePO4 and LiMn2O4 by energy per gram").run()
+    assert not at.exception, at.exception
+    assert "ranked by specific energy (Wh/kg)" in _texts(at)
+    assert len(at.get("image")) == 1  # the voltage-capacity picture with its iso-energy lines

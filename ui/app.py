@@ -39,6 +39,7 @@ EXAMPLES = (
     "draft an experiment plan for 8 runs at 93% Ni in air",
     "how biased is my experiment record?",
     "predict capacity at 94% Ni, 765 °C with Nb2O5 at 0.002",
+    "what average voltage would LiNi0.5Mn1.5O4 give vs Li?",
 )
 
 
@@ -95,7 +96,7 @@ def _render_outputs(message: dict[str, Any], key: str) -> None:
                     mime = "text/markdown" if path.suffix == ".md" else "text/csv"
                     st.download_button(f"Download {path.name}", path.read_bytes(), file_name=path.name, mime=mime,
                                        key=f"{key}-dl-{path.name}-{i}")
-        elif call["name"] in {"profile_dataset", "train_model"}:
+        elif call["name"] in {"profile_dataset", "train_model", "predict_electrode"}:
             for f in output.files:
                 if f.endswith(".png") and Path(f).exists():
                     st.image(f)

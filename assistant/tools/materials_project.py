@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from assistant.mp_key import resolve_mp_api_key
 from assistant.settings import Settings
 from assistant.tools.base import ToolContext, ToolOutput, tool_spec
-from tools.domain.errors import MatassistError
+from tools.domain.errors import MatassistError, MPAuthError
 from tools.materials_project.client import DEFAULT_ENDPOINT, MaterialsProjectClient
 from tools.materials_project.query_parser import MPQuery, parse_mp_query
 
@@ -34,7 +34,7 @@ def make_mp_client(settings: Settings, endpoint: str = DEFAULT_ENDPOINT, timeout
 
 
 class QueryMaterialsProjectInput(BaseModel):
-    """Look up materials (band gap, energy above hull, formation energy, symmetry) or insertion electrodes (voltage, capacity) in the Materials Project."""
+    """Look up materials (band gap, energy above hull, formation energy, symmetry) or insertion electrodes (voltage, capacity) in the Materials Project. Without an API key, insertion-electrode searches are answered from the shipped Battery Explorer snapshot (copied 2026-11-30)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -54,6 +54,37 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _electrode_lines(electrodes: list[Any]) -> list[str]:
+    lines = [
+        "| electrode | avg voltage (V) | capacity (mAh/g) | energy (Wh/kg) | E_hull charged (eV/atom) | E_hull discharged |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {e.battery_formula or e.battery_id} ({e.battery_id}) | {_fmt(e.average_voltage)} | {_fmt(e.capacity_grav)} | "
+        f"{_fmt(e.energy_grav)} | {_fmt(e.stability_charge)} | {_fmt(e.stability_discharge)} |"
+        for e in electrodes
+    ]
+    return lines
+
+
+def _snapshot_answer(query: Any) -> ToolOutput:
+    """An electrode search answered from the shipped Battery Explorer table: no key, so no server to ask."""
+    from tools.electrodes.snapshot import search_snapshot
+
+    result = search_snapshot(query)
+    shown, total = len(result.electrodes), result.total_matches
+    more = f"; showing the first {shown} (ask with a higher limit or narrower filters)" if result.limit_reached else ""
+    head = (f"From the {result.label}, no API key set: {total} {query.working_ion} electrode{'s' if total != 1 else ''} "
+            f"match{'es' if total == 1 else ''}{more}. Values are DFT (GGA/GGA+U), not measurements. "
+            "Set MP_API_KEY for the live database.")
+    lines = _electrode_lines(result.electrodes) if shown else []
+    return ToolOutput(
+        summary="\n".join([head, "", *lines]).strip(),
+        data=result.model_dump(mode="json"),
+        sources=[f"{result.source} ({result.label}; {result.licence})"],
+    )
+
+
 def _query_mp(ctx: ToolContext, args: QueryMaterialsProjectInput) -> ToolOutput:
     query = args.query or (parse_mp_query(args.question) if args.question else None)
     if query is None or query.is_empty:
@@ -62,16 +93,14 @@ def _query_mp(ctx: ToolContext, args: QueryMaterialsProjectInput) -> ToolOutput:
     try:
         result: Any
         if query.kind == "electrodes":
-            result = client.electrodes(query.to_electrode_query(limit=args.limit))
-            lines = [
-                "| electrode | avg voltage (V) | capacity (mAh/g) | energy (Wh/kg) | E_hull charged (eV/atom) | E_hull discharged |",
-                "|---|---|---|---|---|---|",
-            ]
-            lines += [
-                f"| {e.battery_formula or e.battery_id} ({e.battery_id}) | {_fmt(e.average_voltage)} | {_fmt(e.capacity_grav)} | "
-                f"{_fmt(e.energy_grav)} | {_fmt(e.stability_charge)} | {_fmt(e.stability_discharge)} |"
-                for e in result.electrodes
-            ]
+            electrode_query = query.to_electrode_query(limit=args.limit)
+            try:
+                result = client.electrodes(electrode_query)
+            except MPAuthError:
+                if resolve_mp_api_key(settings=ctx.settings) is not None:
+                    raise  # a key is set but wrong: say so, do not hide it behind the snapshot
+                return _snapshot_answer(electrode_query)
+            lines = _electrode_lines(result.electrodes)
             count = len(result.electrodes)
         else:
             result = client.summary(query.to_summary_query(limit=args.limit))

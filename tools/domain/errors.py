@@ -115,3 +115,15 @@ class CifError(MatassistError):
 
 class AugmentationError(MatassistError):
     """Synthetic rows could not be generated for a record (too few runs, nothing varies, every sample rejected)."""
+
+
+class ElectrodeError(MatassistError):
+    """An insertion electrode (formulas, working ion) or an electrode table is invalid; the message is one line.
+
+    `fields` names the inputs at fault (charged_formula, discharged_formula, working_ion), so a
+    reader of a table can name the row and the column.
+    """
+
+    def __init__(self, message: str, fields: tuple[str, ...] = ()):
+        super().__init__(" ".join(str(message).split()))
+        self.fields = fields
