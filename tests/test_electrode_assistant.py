@@ -122,3 +122,10 @@ def test_other_materials_project_questions_still_need_the_key(isolated_data_dir,
     reply = Assistant(Settings(data_dir=isolated_data_dir)).ask("what does the Materials Project say about LiNiO2?")
     assert [(c.name, c.ok) for c in reply.tool_calls] == [("query_materials_project", False)]
     assert "MP_API_KEY" in reply.answer and "snapshot" not in reply.answer
+
+
+def test_chat_numbers_never_use_exponent_form():
+    from assistant.tools.electrode import _fmt
+
+    assert [_fmt(x, 2) for x in (140.2, 13.4, 1.43, 0.412)] == ["140", "13", "1.4", "0.41"]
+    assert [_fmt(x) for x in (623.4, 95.49, 1156.2, 4.4)] == ["623", "95.5", "1156", "4.4"]

@@ -26,7 +26,8 @@ class PredictElectrodeInput(BaseModel):
 
 
 def _fmt(value: float, digits: int = 3) -> str:
-    return f"{value:.{digits}g}" if abs(value) < 1000 else f"{value:.0f}"
+    """`digits` significant digits, never in exponent form (a spread of 140 reads '140', not '1.4e+02')."""
+    return f"{value:.{digits}g}" if abs(value) < 10 ** (digits - 1) else f"{value:.0f}"
 
 
 def _summary(result: Any, plot: str | None) -> str:
