@@ -9,14 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
+from assistant.mp_key import resolve_mp_api_key
 from assistant.tools.materials_project import make_mp_client
 from cli.common import JsonOpt, emit_json, err, guarded, out, settings
 from cli.model_options import Flag, model_options
+from tools.domain.errors import MatassistError, MPAuthError
+from tools.electrodes.constants import SNAPSHOT_DATE
 from tools.materials_project.client import DEFAULT_ENDPOINT, MaterialsProjectClient
 from tools.materials_project.queries import (
     ElectrodeQuery,
@@ -24,7 +27,10 @@ from tools.materials_project.queries import (
     SummaryQuery,
     build_query,
 )
-from tools.materials_project.results import ElectrodeResult, Provenance, SummaryResult
+from tools.materials_project.results import Electrode, ElectrodeResult, Provenance, SummaryResult
+
+if TYPE_CHECKING:
+    from tools.electrodes.snapshot import SnapshotResult
 
 mp_app = typer.Typer(
     help="Materials Project look-ups (key: MP_API_KEY); answers are cached for offline use.",
@@ -142,9 +148,9 @@ def print_summary(result: SummaryResult) -> None:
     _footer(result.provenance, len(result.materials), "material", result.limit_reached, result.warnings)
 
 
-def print_electrodes(result: ElectrodeResult) -> None:
-    """Electrodes as a table, then where the answer came from."""
-    table = Table(title=f"Materials Project insertion electrodes ({result.query.working_ion})")
+def _electrode_table(electrodes: list[Electrode], title: str) -> None:
+    """Electrodes as one table (or a line saying none matched)."""
+    table = Table(title=title)
     columns = [
         ("electrode", "left"), ("formula", "left"), ("avg V", "right"), ("max step V", "right"),
         ("mAh/g", "right"), ("mAh/cm³", "right"), ("Wh/kg", "right"),
@@ -152,17 +158,33 @@ def print_electrodes(result: ElectrodeResult) -> None:
     ]
     for name, justify in columns:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for e in result.electrodes:
+    for e in electrodes:
         table.add_row(
             e.battery_id, e.battery_formula or "", _fmt(e.average_voltage), _fmt(e.max_voltage_step),
             _fmt(e.capacity_grav, 4), _fmt(e.capacity_vol, 4), _fmt(e.energy_grav, 4),
             _fmt(e.stability_charge), _fmt(e.stability_discharge), _fmt(e.max_delta_volume),
         )
-    if result.electrodes:
+    if electrodes:
         out.print(table)
     else:
         out.print("no insertion electrode matches this query")
+
+
+def print_electrodes(result: ElectrodeResult) -> None:
+    """Electrodes as a table, then where the answer came from."""
+    _electrode_table(result.electrodes, f"Materials Project insertion electrodes ({result.query.working_ion})")
     _footer(result.provenance, len(result.electrodes), "electrode", result.limit_reached, result.warnings)
+
+
+def print_snapshot(result: SnapshotResult) -> None:
+    """Electrodes of the shipped snapshot, as the live table, then what they come from."""
+    _electrode_table(result.electrodes, f"Battery Explorer snapshot, copied {result.copied_on}: insertion electrodes "
+                                        f"({result.query.working_ion})")
+    out.print(f"{result.total_matches} {result.query.working_ion} electrode{'' if result.total_matches == 1 else 's'} "
+              f"match in the {result.label}; DFT (GGA/GGA+U) values, not measurements")
+    if result.limit_reached:
+        out.print(f"[yellow]showing the first {len(result.electrodes)} (raise --limit or narrow the query)[/]")
+    out.print(f"source: {result.source} ({result.licence})")
 
 
 def _answer(fetch: Callable[[Any], Any], endpoint: str, timeout: float | None, retries: int,
@@ -207,10 +229,27 @@ def electrodes(
     timeout: TimeoutOpt = None,
     retries: RetriesOpt = 2,
     as_json: JsonOpt = False,
+    snapshot: Annotated[bool, typer.Option(
+        "--snapshot", help="answer from the shipped Battery Explorer table (no key, no network; a dated copy)")] = False,
 ) -> None:
     """Insertion electrodes by working ion, filtered by voltage, capacity, energy, stability..."""
-    _answer(lambda client: client.electrodes(query, refresh=refresh, offline=offline), endpoint, timeout, retries,
-            print_electrodes, as_json)
+    if snapshot:
+        from tools.electrodes.snapshot import search_snapshot
+
+        result = search_snapshot(query)
+        if as_json:
+            emit_json(result)
+        else:
+            print_snapshot(result)
+        return
+    try:
+        _answer(lambda client: client.electrodes(query, refresh=refresh, offline=offline), endpoint, timeout, retries,
+                print_electrodes, as_json)
+    except MPAuthError as error:
+        if resolve_mp_api_key(settings=settings()) is not None:
+            raise  # a key is set but refused: say that, not something else
+        raise MatassistError(f"{error}; or add --snapshot to answer from the shipped Battery Explorer table "
+                             f"(copied {SNAPSHOT_DATE})") from None
 
 
 @mp_app.command("structure")

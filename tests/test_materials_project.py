@@ -529,3 +529,25 @@ def test_live_materials_project(tmp_path: Path) -> None:
     assert result.provenance.database_version
     electrodes = mp.electrodes(ElectrodeQuery(working_ion="Li", average_voltage_min=4, capacity_grav_min=200, limit=5))
     assert all(e.average_voltage is not None and e.average_voltage >= 4 for e in electrodes.electrodes)
+
+
+def test_cli_electrodes_without_key_point_to_the_snapshot(server: StubMPServer, no_pymatgen_key: dict[str, Any]) -> None:
+    result = run_cli("mp", "electrodes", "--ion", "Li", "--voltage-min", "4", "--endpoint", server.endpoint)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "MP_API_KEY" in result.stderr and "--snapshot" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert server.seen == []
+
+
+def test_cli_electrodes_from_the_snapshot_obey_the_filters(server: StubMPServer, no_pymatgen_key: dict[str, Any]) -> None:
+    result = run_cli("mp", "electrodes", "--ion", "Na", "--voltage-min", "3.5", "--voltage-max", "4", "--limit", "50",
+                     "--snapshot", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    voltages = [e["average_voltage"] for e in payload["electrodes"]]
+    assert voltages and all(3.5 <= v <= 4 for v in voltages)
+    assert {e["working_ion"] for e in payload["electrodes"]} == {"Na"}
+    assert payload["copied_on"] == "2026-11-30" and "CC BY 4.0" in payload["licence"]
+    assert server.seen == []
+    table = run_cli("mp", "electrodes", "--ion", "Na", "--voltage-min", "3.5", "--snapshot", "--limit", "3")
+    assert table.exit_code == 0 and "snapshot" in table.stdout and "copied 2026-11-30" in table.stdout
