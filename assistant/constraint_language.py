@@ -30,6 +30,7 @@ from assistant.constraint_vocabulary import (
     NEGATION,
     NUM_BODY,
     OXIDE_PER_METAL,
+    PARAMETER_BETWEEN,
     PM_PATTERN,
     POSTFIX_OPS,
     PREFIX_OPS,
@@ -37,6 +38,7 @@ from assistant.constraint_vocabulary import (
     REMOVAL_TARGETS,
     REMOVE_VERB,
     UNIT_BODY,
+    UNREAD_LIMIT,
 )
 from tools.domain.constraints import ParameterConstraint, choice, fixed_value, value_range
 from tools.domain.design_space import CategoryParameter, DesignSpace, NumberParameter, format_value
@@ -159,7 +161,8 @@ def _quantities(text: str) -> list[_Quantity]:
         taken.append((m.start(), m.end()))
     value = rf"(?P<v>{NUM_BODY})\s*(?P<u>{UNIT_BODY})?"
     prefix = "|".join(f"(?P<{name}{i}>{pattern})" for i, (pattern, name) in enumerate(PREFIX_OPS))
-    for m in re.finditer(rf"(?<![a-z])(?:{prefix})\s*(?:of\s+|than\s+|to\s+|about\s+|~\s*|approximately\s+)?{value}", text):
+    for m in re.finditer(rf"(?<![a-z])(?:{prefix})\s*(?:of\s+|than\s+|to\s+|about\s+|~\s*|approximately\s+)?"
+                         rf"(?:{PARAMETER_BETWEEN}){value}", text):
         if not free(m.start(), m.end()):
             continue
         op = next(name for i, (_, name) in enumerate(PREFIX_OPS) if m.group(f"{name}{i}"))
@@ -268,6 +271,11 @@ def _limits(text: str, space: DesignSpace, reading: ConstraintReading, fixed_hin
             text = _blank(text, q.start, q.end)
             continue
         family = _unit_family(q.unit)
+        if not family and param.unit in {"mole fraction", "weight fraction"} and max(q.low, q.high or 0.0) > 100:
+            # "at 94% Ni, keep it under 800": no fraction (nor percent) is 800, so the limit is not on Ni
+            reading.problems.append(f"{q.said!r}: I could not tell which parameter this limits (name it, e.g. 'calcination temperature below 760 °C')")
+            text = _blank(text, q.start, q.end)
+            continue
         low, note = _convert(q.low, family, name, param, fixed_hint, space)
         if note:
             reading.notes.append(note)
@@ -392,8 +400,38 @@ def _coating_choices(text: str, reading: ConstraintReading) -> str:
 
 
 def _exclusions(text: str, space: DesignSpace, reading: ConstraintReading) -> str:
-    """'exclude Ti', 'no W', 'Nb-free', 'without cobalt': a dopant (or Co) at 0; bare W/Al/Co also leave the coating."""
+    """'exclude Ti', 'no W', 'Nb-free', 'without cobalt': a dopant (or Co) at 0; bare W/Al/Co also leave the coating.
+
+    A list after one negation ("exclude Mg, Ti and Zr", "Ti, Zr 도핑 제외") rules out every member, and
+    "no dopants except Nb" every dopant but the named ones.
+    """
     names = set(space.names)
+    dopants = [n for n in DOPANTS if n in names]
+    any_dopant = "|".join(f"(?:{MENTIONS[n]})" for n in dopants)
+    # separators hold at most a space either side: a blanked limit between two names does not join them
+    members = rf"(?:{any_dopant})(?:(?: ?[,/&] ?| (?:and|or|nor) | ?(?:와|과|랑|이랑|하고|및) ?)(?:no )?(?:{any_dopant}))*"
+    if dopants:
+        m = re.search(rf"\b(?:no|without|zero|exclude\s+all)\s+(?:other\s+)?(?:dopants?|doping)\s+(?:except|but|other\s+than|besides|apart\s+from)\s+"
+                      rf"(?P<list>{members})|\bonly\s+(?P<list2>{members})\s+(?:as\s+(?:the\s+|a\s+)?)?(?:dopants?|doping)\b|"
+                      rf"(?:도핑|도펀트)\s*(?:은|는)?\s*(?P<list3>{members})\s*만|(?P<list4>{members})\s*(?:도핑|도펀트)\s*만", text)
+        if m:
+            kept = m.group("list") or m.group("list2") or m.group("list3") or m.group("list4")
+            for name in dopants:
+                if not re.search(MENTIONS[name], kept):
+                    reading.constraints.append(fixed_value(name, 0.0))
+            reading.notes.append(f"read {m.group(0).strip()!r} as every other dopant at 0")
+            text = _blank(text, m.start(), m.end())
+        lists = rf"\b{NEGATION}\s+(?:any\s+)?(?P<list>{members})(?P<dop>[- ]?(?:dop\w*|oxides?|additions?))?(?![- ]?coat)(?![a-z0-9])(?!\s*(?:at|=|:)?\s*\.?\d)|" \
+                rf"(?P<list2>{members})\s*(?P<dop2>도핑|도펀트)?\s*(?:은|는|도)?\s*{KR_NEGATION}"
+        for m in list(re.finditer(lists, text)):
+            listed = m.group("list") or m.group("list2")
+            found = [n for n in dopants if re.search(MENTIONS[n], listed)]
+            if len(found) < 2:
+                continue  # one element: read below, where "no W" may also mean the coating
+            for name in found:
+                reading.constraints.append(fixed_value(name, 0.0))
+            reading.notes.append(f"read {m.group(0).strip()!r} as no {', '.join(n.removeprefix('dopant_').title() for n in found)} dopant")
+            text = _blank(text, m.start(), m.end())
     for name in (*DOPANTS, "co"):
         if name not in names:
             continue
@@ -421,9 +459,11 @@ def _removals(text: str, space: DesignSpace, reading: ConstraintReading) -> str:
         reading.clear = True
         return re.sub(CLEAR, lambda m: " " * len(m.group(0)), text)
     targets = "|".join(f"(?:{p})" for p, _ in REMOVAL_TARGETS)
+    # "relax the limit to 770 C", "loosen the Nb cap to 0.4 wt%": a new value, read as a limit, not a removal
+    to_value = r"(?!(?:\s+[\w/]+){0,3}?\s+(?:to|at|up\s+to)\s*[\d.])"
     patterns = [
-        rf"\b{REMOVE_VERB}\s+(?:about\s+)?(?:the\s+|my\s+|that\s+|this\s+|any\s+)?(?P<t>{targets})(?:\s+{LIMIT_WORD})?",
-        rf"\b{REMOVE_VERB}\s+(?:the\s+|my\s+)?{LIMIT_WORD}\s+on\s+(?:the\s+)?(?P<t>{targets})",
+        rf"\b{REMOVE_VERB}{to_value}\s+(?:about\s+)?(?:the\s+|my\s+|that\s+|this\s+|any\s+)?(?P<t>{targets})(?:\s+{LIMIT_WORD})?",
+        rf"\b{REMOVE_VERB}{to_value}\s+(?:the\s+|my\s+)?{LIMIT_WORD}\s+on\s+(?:the\s+)?(?P<t>{targets})",
         rf"\bno\s+(?:more\s+)?(?P<t>{targets})\s+{LIMIT_WORD}",
         rf"(?<!without )(?<!no )(?<!not )\b(?:any|either)\s+(?P<t>{targets})\b",  # not "without any coating"
         rf"\b(?:let|leave)\s+(?:the\s+)?(?P<t>{targets})\s+(?:vary|float|free|open|be\s+anything)",
@@ -441,7 +481,7 @@ def _removals(text: str, space: DesignSpace, reading: ConstraintReading) -> str:
                     break
             text = _blank(text, m.start(), m.end())
     # a removal that names no parameter: the router drops the only candidate or asks which
-    vague = re.search(rf"\b{REMOVE_VERB}\s+(?:about\s+)?(?:it|that|this|them|(?:the|that|this|my)\s+(?:one|{LIMIT_WORD})|{LIMIT_WORD})(?![a-z])|"
+    vague = re.search(rf"\b{REMOVE_VERB}{to_value}\s+(?:about\s+)?(?:it|that|this|them|(?:the|that|this|my)\s+(?:one|{LIMIT_WORD})|{LIMIT_WORD})(?![a-z])|"
                       r"(?:^|\s)(?:그|이)?\s*(?:제한|조건)\s*(?:을|를)?\s*(?:없애|해제|풀어|지워)", text)
     if vague:
         reading.vague_removal = "limit" if re.search(rf"{LIMIT_WORD}|제한|조건", vague.group(0)) else "any"
@@ -487,6 +527,10 @@ def read_constraints(text: str, space: DesignSpace, fixed_hint: dict[str, float]
     text = _limits(text, space, reading, dict(fixed_hint or {}))
     text = _vague_comparatives(text, space, reading)
     text = _categories(text, space, reading)
+    for m in re.finditer(UNREAD_LIMIT, text):
+        said = text[max(0, m.start() - 20): m.end() + 8].strip()
+        reading.problems.append(f"{said!r}: I could not read this limit; write it as e.g. 'calcination below 760 °C'")
+        text = _blank(text, m.start(), m.end())
     reading.remaining = text
     return reading
 

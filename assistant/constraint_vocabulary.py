@@ -14,28 +14,40 @@ NUM = rf"({NUM_BODY})"
 UNIT = rf"({UNIT_BODY})"
 
 # operators written before the value (longest first), and their meaning
-MUST_NOT = r"(?:can'?t|can’t|cannot|must\s+not|mustn'?t|should\s+not|shouldn'?t|won'?t|may\s+not)\s+(?:go\s+|be\s+|get\s+|run\s+)?"
-MOVE = r"(?:raise|lower|move|change|set|increase|decrease|relax|tighten|put|bump)\s+(?:the\s+|that\s+|my\s+|this\s+)?"
+# "must not", "don't", "never": a negated comparison ("don't go above 780 C") is a limit the other way round
+MUST_NOT = (r"(?:can'?t|can’t|cannot|(?:must|should|may|can|will|do|does|shall)\s+(?:not|never)|mustn'?t|shouldn'?t|won'?t|"
+            r"don'?t|don’t|doesn'?t|never)\s+(?:ever\s+)?(?:go\s+|be\s+|get\s+|run\s+|rise\s+|drop\s+|fall\s+)?")
+MOVE = r"(?:raise|lower|move|change|set|increase|decrease|relax|loosen|ease|widen|extend|push|shift|adjust|tighten|put|bump)\s+(?:the\s+|that\s+|my\s+|this\s+)?"
 PREFIX_OPS: list[tuple[str, str]] = [
     (MOVE + r"(?:\w+\s+)?(?:lower\s+(?:limit|bound)|floor|min(?:imum)?)\s+(?:to|at)", "ge"),
     (MOVE + r"(?:(?!lower\b|min)\w+\s+)?(?:upper\s+)?(?:limit|cap|max(?:imum)?|ceiling|bound)\s+(?:to|at)", "le"),
-    (MUST_NOT + r"(?:above|over|higher\s+than|hotter\s+than|more\s+than|exceed)|nothing\s+(?:above|over|hotter\s+than|higher\s+than|more\s+than)|at\s+or\s+(?:below|under|less\s+than)|not\s+(?:to\s+)?(?:exceed|go\s+above|go\s+over|be\s+above|be\s+over)|not\s+exceeding|no\s+(?:more|higher|greater|hotter)\s+than|"
+    (MUST_NOT + r"(?:above|over|beyond|past|higher\s+than|hotter\s+than|more\s+than|exceed)|capped\s+at|limited\s+to|최대|최고|(?:less|lower|smaller|cooler|shorter)\s+than\s+or\s+equal(?:\s+to)?|"
+     r"(?:upper\s+)?limit(?:ed)?(?:\s+(?:of|at|to|is))?|ceiling(?:\s+(?:of|at|is))?|cap(?:ped)?(?:\s+(?:of|at|is))?|top(?:ping|s)?\s+out\s+at|nothing\s+(?:above|over|hotter\s+than|higher\s+than|more\s+than)|at\s+or\s+(?:below|under|less\s+than)|not\s+(?:to\s+)?(?:exceed|go\s+above|go\s+over|be\s+above|be\s+over)|not\s+exceeding|no\s+(?:more|higher|greater|hotter)\s+than|"
      r"not\s+(?:more|higher|greater|hotter)\s+than|not\s+above|not\s+over|at\s+most|up\s+to|max(?:imum)?(?:\s+of)?|<=|=<|≤", "le"),
-    (MUST_NOT + r"(?:below|under|lower\s+than|cooler\s+than|less\s+than)|nothing\s+(?:below|under|cooler\s+than|lower\s+than|less\s+than)|at\s+or\s+(?:above|over|more\s+than)|no\s+(?:less|lower|fewer|cooler)\s+than|not\s+(?:less|lower|cooler)\s+than|not\s+below|not\s+under|at\s+least|"
-     r"min(?:imum)?(?:\s+of)?|>=|=>|≥", "ge"),
+    (MUST_NOT + r"(?:below|under|lower\s+than|cooler\s+than|less\s+than)|최소|최저|(?:more|higher|greater|hotter|longer)\s+than\s+or\s+equal(?:\s+to)?|"
+     r"(?:lower\s+(?:limit|bound)|floor)(?:\s+(?:of|at|is))?|nothing\s+(?:below|under|cooler\s+than|lower\s+than|less\s+than)|at\s+or\s+(?:above|over|more\s+than)|no\s+(?:less|lower|fewer|cooler)\s+than|not\s+(?:less|lower|cooler)\s+than|not\s+below|not\s+under|at\s+least|"
+     r"(?<!\d\s)(?<!\d)min(?:imum)?(?:\s+of)?|>=|=>|≥", "ge"),  # not "90 min coating 400 °C"
     (r"below|under|beneath|less\s+than|lower\s+than|smaller\s+than|cooler\s+than|fewer\s+than|shorter\s+than|<", "lt"),
     (r"above|over|more\s+than|greater\s+than|higher\s+than|hotter\s+than|warmer\s+than|longer\s+than|exceeding|>", "gt"),
 ]
 POSTFIX_OPS: list[tuple[str, str]] = [
-    (r"or\s+(?:less|lower|below|under|fewer|cooler)|and\s+(?:below|under)|max(?:imum)?\b|at\s+most|tops|이하|넘지\s*않|까지", "le"),
-    (r"or\s+(?:more|higher|above|over|greater|hotter)|and\s+(?:above|over)|min(?:imum)?\b|at\s+least|이상", "ge"),
-    (r"미만|보다\s*(?:낮|작|적)|아래", "lt"),
-    (r"초과|보다\s*(?:높|크|많)|넘게", "gt"),
+    (r"or\s+(?:less|lower|below|under|fewer|cooler)|and\s+(?:below|under)|max(?:imum)?\b|at\s+most|tops|(?:upper\s+)?limit\b|ceiling\b|cap\b|"
+     r"이하|넘지\s*(?:않|말|마)|까지|(?:초과|상회)하지\s*(?:않|말|마)|(?:보다\s*)?(?:높|크|많)지\s*(?:않|말|마)|"
+     r"(?:넘으면|넘어서면|넘어서는|넘기면|초과하면|높으면|올라가면)\s*안|(?:넘기|넘어가|올라가)지\s*(?:말|마|않)", "le"),
+    (r"or\s+(?:more|higher|above|over|greater|hotter)|and\s+(?:above|over)|min(?:imum)?\b|at\s+least|floor\b|lower\s+limit\b|이상|"
+     r"(?:미만|하회)(?:이|으로|이\s*되|으로\s*가)?지\s*(?:않|말|마)|(?:보다\s*)?(?:낮|작|적)지\s*(?:않|말|마)|"
+     r"(?:낮으면|내려가면|미만이면|떨어지면)\s*안|(?:밑으로|아래로)\s*(?:내려가|가|떨어지)지\s*(?:말|마|않)", "ge"),
+    (r"미만|보다\s*(?:낮|작|적)|아래|밑", "lt"),
+    (r"초과|보다\s*(?:높|크|많)|넘게|위로", "gt"),
 ]
+
+# a parameter named between an operator and its value ("max calcination temp 770 C", "capped at calcination 770 C")
+PARAMETER_BETWEEN = (r"(?:(?:calcin\w*|sinter\w*|firing|coating|dwell|hold(?:ing)?|heat[- ]?treat\w*|소성|코팅)\s*)?"
+                     r"(?:(?:temperature|temp|time|amount|ratio|온도|시간)\s*)?(?:of\s+|is\s+|=\s*|:\s*)?")
 
 # parameter mentions: parameter -> alias pattern (lowercase text)
 MENTIONS: dict[str, str] = {
-    "coating_temp_c": r"coat\w*\s+(?:heat[- ]?treat\w*\s+)?(?:temperature|temp)\b|heat[- ]?treat\w*|코팅\s*온도|코팅\s*열처리",
+    "coating_temp_c": r"coat\w*\s+(?:heat[- ]?treat\w*\s+)?(?:temperature|temp)\b|heat[- ]?treat\w*|코팅\s*(?:후\s*)?(?:열처리\s*)?온도|코팅\s*열처리",
     "calcination_temp_c": r"calcin\w*|sinter\w*|\bfir(?:e|ing)\b|anneal\w*|소성|하소|\btemperature\b|\btemp\b|온도",
     "coating_time_h": r"coat\w*\s+(?:time|duration|dwell)|코팅\s*시간",
     "calcination_time_h": r"calcin\w*\s+(?:time|duration)|\bdwell\b|\bhold(?:ing)?\s+time\b|sinter\w*\s+time|소성\s*시간|\btime\b|시간",
@@ -93,6 +105,7 @@ RANGE_PATTERNS = [
     rf"{NUM}\s*{UNIT}?\s*(?:에서|부터)\s*{NUM}\s*{UNIT}?\s*(?:사이|까지)",
     rf"{NUM}\s*{UNIT}?\s*(?:~|–|-|to)\s*{NUM}\s*{UNIT}",
     rf"{NUM}\s*{UNIT}?\s*(?:~)\s*{NUM}",
+    rf"(?<![\w.]){NUM}()\s*(?:–|—|-|to)\s*{NUM}()(?![\w.%°])(?!\s*(?:{UNIT_BODY}|(?:new\s+|more\s+)?(?:runs?|experiments?|conditions?|recipes?|samples?|candidates?|개)))",
 ]
 PM_PATTERN = rf"{NUM}\s*{UNIT}?\s*(?:\+/-|\+-|±)\s*{NUM}\s*{UNIT}?"
 
@@ -104,3 +117,9 @@ CATEGORY_VALUES: dict[str, dict[str, str]] = {
     "li_source": {"LiOH": r"lioh|lithium\s+hydroxide", "Li2CO3": r"li2co3|lithium\s+carbonate"},
     "coating": {**COATING_ELEMENTS, "none": r"no\s+coating|uncoated|코팅\s*없"},
 }
+
+# A comparison word still next to a number after every reader has run: a limit the reader did not
+# understand. The router asks about it rather than dropping it (a dropped limit costs a furnace run).
+UNREAD_LIMIT = (r"(?<![a-z])(?:than|then|beyond|exceed\w*|most|least|max(?:imum)?|min(?:imum)?|limit(?:ed)?|caps?|capped|ceiling|floor|"
+                r"below|under|beneath|above|over)\s+(?:of\s+|to\s+|at\s+)?(?:\d+(?:\.\d+)?|\.\d+)|[<>≤≥]\s*(?:\d+(?:\.\d+)?|\.\d+)|"
+                r"(?<![\d.])\d+(?:\.\d+)?\s*(?:도|℃|°\s*c|시간|%|wt\s*%)?\s*(?:를|을|로|으로|은|는|보다)?\s*(?:넘|아래|밑|이하|이상|미만|초과)")

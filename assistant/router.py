@@ -51,14 +51,16 @@ INTENT_PATTERNS: list[tuple[str, str]] = [
     ("train_model", r"\btrain|retrain|re-train|fit (?:the |a )?model|model (?:quality|accuracy|performance|error)|how (?:good|accurate|reliable) is (?:the|your) model|\brmse\b|\br2\b|cross[- ]valid|학습|훈련"),
     ("profile_dataset", r"profile|bias|biased|distribution|describe (?:the|my|our) (?:data|record|dataset)|summar|overview|how many (?:runs|experiments)|one[- ]valued|clustered|skew|never\s+(?:vary|varied|changed|tried)|not\s+varied|coverage|"
                         r"gaps?\s+in\s+(?:the|our|my)\s+(?:data|record)|(?:under|over)[- ]?represented|how\s+many\s+(?:\w+\s+)?(?:runs|experiments|samples|failures)|enough\s+(?:runs|data|experiments|samples)|how\s+much\s+data|실패한?\s*실험|몇\s*개야|imbalanc|spread\s+(?:across|over)|distributed|분포|편향|요약"),
-    ("propose_conditions", r"\b\d{1,3}\s+(?:new\s+|more\s+)?(?:recipes|experiments|runs|conditions|candidates)\b|\bgive\s+me\s+\d{1,3}\b"),
+    ("propose_conditions", r"\b\d{1,3}\s+(?:new\s+|more\s+)?(?:recipes|experiments|runs|conditions|candidates)\b|\bgive\s+me\s+\d{1,3}\b|"
+                           r"(?:조건|실험|레시피|후보)\s*\d{1,3}\s*개|\d{1,3}\s*개\s*(?:의\s*)?(?:조건|실험|레시피|후보)"),
     # last: a request about an attached record ("use this as my record", "check this file")
     ("use_record", r"\b(?:use|take|load)\s+(?:this|that|it|the\s+attached(?:\s+file)?)\b|\bas\s+(?:my|our|the)\s+(?:record|data(?:set)?)\b|"
                    r"\bcheck\s+(?:this|my|the\s+attached|the)\s+(?:record|file|csv|data)|(?:이|그)\s*(?:파일|기록|데이터)"),
 ]
 # Saying a value applies from now on makes it a constraint of the conversation, not a one-off request
 STANDING = r"\bfrom\s+now\s+on\b|\bgoing\s+forward\b|\bfor\s+all\s+(?:future|later|the\s+next)\b|\balways\b|\bkeep\b|\bhold\b|앞으로|계속|유지"
-FOLLOW_UP = r"^(?:now|also|and|then|instead|but|ok(?:ay)?|same|again|this time|그럼|이번엔|대신)\b|\b(?:keep|hold|fix|make it|change it|switch to|with the same)\b"
+FOLLOW_UP = (r"^(?:now|also|and|then|instead|but|ok(?:ay)?|same|again|this time|그럼|이번엔|대신)\b|\b(?:keep|hold|fix|make it|change it|switch to|with the same)\b|"
+             r"\b\d{1,3}\s+more\b|\banother\s+\d|\d\s*개?\s*더(?![가-힣])|(?<![가-힣])더\s*\d")
 GREETING = r"^\s*(?:hi|hello|hey|thanks|thank you|안녕|고마워)\b"
 
 CAPABILITIES = (
