@@ -121,5 +121,5 @@ CATEGORY_VALUES: dict[str, dict[str, str]] = {
 # A comparison word still next to a number after every reader has run: a limit the reader did not
 # understand. The router asks about it rather than dropping it (a dropped limit costs a furnace run).
 UNREAD_LIMIT = (r"(?<![a-z])(?:than|then|beyond|exceed\w*|most|least|max(?:imum)?|min(?:imum)?|limit(?:ed)?|caps?|capped|ceiling|floor|"
-                r"below|under|beneath|above|over)\s+(?:of\s+|to\s+|at\s+)?(?:\d+(?:\.\d+)?|\.\d+)|[<>≤≥]\s*(?:\d+(?:\.\d+)?|\.\d+)|"
+                r"below|under|beneath|above|over|past\s+the)\s+(?:of\s+|to\s+|at\s+)?(?:the\s+)?(?:\d+(?:\.\d+)?|\.\d+)|[<>≤≥]\s*(?:\d+(?:\.\d+)?|\.\d+)|"
                 r"(?<![\d.])\d+(?:\.\d+)?\s*(?:도|℃|°\s*c|시간|%|wt\s*%)?\s*(?:를|을|로|으로|은|는|보다)?\s*(?:넘|아래|밑|이하|이상|미만|초과)")
