@@ -122,4 +122,7 @@ CATEGORY_VALUES: dict[str, dict[str, str]] = {
 # understand. The router asks about it rather than dropping it (a dropped limit costs a furnace run).
 UNREAD_LIMIT = (r"(?<![a-z])(?:than|then|beyond|exceed\w*|most|least|max(?:imum)?|min(?:imum)?|limit(?:ed)?|caps?|capped|ceiling|floor|"
                 r"below|under|beneath|above|over|past\s+the)\s+(?:of\s+|to\s+|at\s+)?(?:the\s+)?(?:\d+(?:\.\d+)?|\.\d+)|[<>≤≥]\s*(?:\d+(?:\.\d+)?|\.\d+)|"
+                # "tighten that to 760 C": which end moves depends on the limit meant; ask
+                r"(?<![a-z])(?:tighten|loosen|relax|raise|lower|bump|narrow|widen|move|change|push|drop|reduce|increase|decrease)\s+"
+                r"(?:that|it|this|them)\s+(?:down\s+|up\s+)?to\s+(?:\d+(?:\.\d+)?|\.\d+)|"
                 r"(?<![\d.])\d+(?:\.\d+)?\s*(?:도|℃|°\s*c|시간|%|wt\s*%)?\s*(?:를|을|로|으로|은|는|보다)?\s*(?:넘|아래|밑|이하|이상|미만|초과)")

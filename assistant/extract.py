@@ -119,6 +119,9 @@ def correct_typos(text: str) -> str:
         return close[0]
 
     text = re.sub(r"[A-Za-z]+", fix, text)
+    # lab shorthand: "w/o Zr" is "without Zr", "w/ LiOH" is "with LiOH"
+    text = re.sub(r"(?<![a-z0-9])w/o(?![a-z0-9])", "without", text, flags=re.IGNORECASE)
+    text = re.sub(r"(?<![a-z0-9])w/(?=\s)", "with", text, flags=re.IGNORECASE)
     # "no more then 760 C": a comparison written with "then" is the comparison
     return re.sub(r"\b(more|less|higher|lower|greater|hotter|cooler|fewer|smaller|bigger|longer|shorter|warmer|other)\s+then\b",
                   r"\1 than", text, flags=re.IGNORECASE)
@@ -344,7 +347,7 @@ def _temperatures_and_times(ex: Extraction, space: DesignSpace, low: str) -> Non
             ex.notes.append(f"read {m.group(0).strip()} as {converted:g} degC")
             value = converted
         _put(ex, space, name, round(value, 2), m.group(0).strip())
-    for m in re.finditer(rf"{_NUM}\s*(h|hr|hrs|hours?|min|minutes?|시간)\b", low):
+    for m in re.finditer(rf"{_NUM}\s*(h|hr|hrs|hours?|min|minutes?|시간)(?![a-z0-9])", low):  # "10시간이면": a particle may follow
         value = float(m.group(1))
         if m.group(2).startswith("min"):
             value /= 60.0

@@ -28,7 +28,7 @@ from tools.domain.errors import DesignSpaceError
 # Intents in priority order: the first that matches wins (a plan request implies proposals).
 INTENT_PATTERNS: list[tuple[str, str]] = [
     ("validate_cif", r"\bcif\b|crystal structure file|구조\s*파일"),
-    ("query_materials_project", r"materials\s*project|\bmp\b|\bmp-\d+|band\s*gap|above\s*(?:the\s*)?hull|e_above_hull|formation energy|insertion electrodes?|average voltage|밴드\s*갭"),
+    ("query_materials_project", r"materials\s*project|\bmp\b|\bmp-\d+|band\s*gap|above\s*(?:the\s*)?hull|e_above_hull|formation energy|insertion electrodes?|average voltage|밴드\s*갭|형성\s*에너지|(?:에너지\s*)?(?:above\s*)?헐"),
     ("search_literature", r"literature|papers?\b|publications?|references?|citations?|\bcite\b|what do(?:es)? (?:the )?(?:studies|papers|literature|reports) say|published|논문|문헌"),
     ("augment_dataset", r"augment|synthetic (?:data|rows|records?|runs)|\bctgan\b|\btvae\b|gaussian copula|증강"),
     ("record_results", r"\brecord (?:the |these |my )?(?:new )?results|\b(?:add|log|enter|upload|append) (?:the |these |my |our )?(?:new )?(?:results|measurements)|results? (?:are )?(?:in|attached)|결과.*(?:기록|추가|입력)"),
@@ -47,7 +47,7 @@ INTENT_PATTERNS: list[tuple[str, str]] = [
                            r"\bcandidates?\b|worth\s+trying|promising|\bideas?\s+for\b|any\s+ideas|\bdesign\s+(?:\d+\s+|some\s+|a\s+few\s+|the\s+next\s+)?(?:new\s+)?(?:experiments|runs|recipes|conditions)\b|\btry(?:ing)?\s+next|where\s+should\s+(?:i|we)\s+go|beat\s+(?:our|the|my)\s+best|"
                            r"\bneed\s+(?:\d+\s+|some\s+|a\s+few\s+|more\s+)?(?:new\s+)?(?:conditions|recipes|experiments|runs)\b|"
                            r"제안|추천|최적|골라|뽑아|가장\s*(?:높은|좋은)|최고|최선|최대|찾아|다음\s*(?:실험|배치|조건|샷)|뭘\s*해|무엇을\s*해"),
-    ("predict_capacity", r"predict|what (?:capacity|would)|expected capacity|estimate (?:the )?capacity|how much capacity|capacity (?:of|for|at)|예측|용량은"),
+    ("predict_capacity", r"predict|what (?:capacity|would)|expected capacity|estimate (?:the )?capacity|how much capacity|capacity (?:of|for|at)|예측|용량은|용량\s*(?:이|은)?\s*(?:얼마|몇)"),
     ("train_model", r"\btrain|retrain|re-train|fit (?:the |a )?model|model (?:quality|accuracy|performance|error)|how (?:good|accurate|reliable) is (?:the|your) model|\brmse\b|\br2\b|cross[- ]valid|학습|훈련"),
     ("profile_dataset", r"profile|bias|biased|distribution|describe (?:the|my|our) (?:data|record|dataset)|summar|overview|how many (?:runs|experiments)|one[- ]valued|clustered|skew|never\s+(?:vary|varied|changed|tried)|not\s+varied|coverage|"
                         r"gaps?\s+in\s+(?:the|our|my)\s+(?:data|record)|(?:under|over)[- ]?represented|how\s+many\s+(?:\w+\s+)?(?:runs|experiments|samples|failures)|enough\s+(?:runs|data|experiments|samples)|how\s+much\s+data|실패한?\s*실험|몇\s*개야|imbalanc|spread\s+(?:across|over)|distributed|분포|편향|요약"),
