@@ -22,10 +22,10 @@ PREFIX_OPS: list[tuple[str, str]] = [
     (MOVE + r"(?:\w+\s+)?(?:lower\s+(?:limit|bound)|floor|min(?:imum)?)\s+(?:to|at)", "ge"),
     (MOVE + r"(?:(?!lower\b|min)\w+\s+)?(?:upper\s+)?(?:limit|cap|max(?:imum)?|ceiling|bound)\s+(?:to|at)", "le"),
     (MUST_NOT + r"(?:above|over|beyond|past|higher\s+than|hotter\s+than|more\s+than|exceed)|capped\s+at|limited\s+to|최대|최고|(?:less|lower|smaller|cooler|shorter)\s+than\s+or\s+equal(?:\s+to)?|"
-     r"(?:upper\s+)?limit(?:ed)?(?:\s+(?:of|at|to|is))?|ceiling(?:\s+(?:of|at|is))?|cap(?:ped)?(?:\s+(?:of|at|is))?|top(?:ping|s)?\s+out\s+at|nothing\s+(?:above|over|hotter\s+than|higher\s+than|more\s+than)|at\s+or\s+(?:below|under|less\s+than)|not\s+(?:to\s+)?(?:exceed|go\s+above|go\s+over|be\s+above|be\s+over)|not\s+exceeding|no\s+(?:more|higher|greater|hotter)\s+than|"
-     r"not\s+(?:more|higher|greater|hotter)\s+than|not\s+above|not\s+over|at\s+most|up\s+to|max(?:imum)?(?:\s+of)?|<=|=<|≤", "le"),
+     r"(?:upper\s+)?limit(?:ed)?(?:\s+(?:of|at|to|is))?|ceiling(?:\s+(?:of|at|is))?|cap(?:ped)?(?:\s+(?:of|at|is))?|top(?:ping|s)?\s+out\s+at|nothing\s+(?:above|over|hotter\s+than|higher\s+than|more\s+than)|at\s+or\s+(?:below|under|less\s+than)|not\s+(?:to\s+)?(?:exceed|go\s+above|go\s+over|be\s+above|be\s+over)|not\s+exceeding|no\s+(?:more|higher|greater|hotter|warmer|longer|larger|bigger)\s+than|"
+     r"not\s+(?:more|higher|greater|hotter|warmer|longer|larger|bigger)\s+than|not\s+above|not\s+over|at\s+most|up\s+to|max(?:imum)?(?:\s+of)?|<=|=<|≤", "le"),
     (MUST_NOT + r"(?:below|under|lower\s+than|cooler\s+than|less\s+than)|최소|최저|(?:more|higher|greater|hotter|longer)\s+than\s+or\s+equal(?:\s+to)?|"
-     r"(?:lower\s+(?:limit|bound)|floor)(?:\s+(?:of|at|is))?|nothing\s+(?:below|under|cooler\s+than|lower\s+than|less\s+than)|at\s+or\s+(?:above|over|more\s+than)|no\s+(?:less|lower|fewer|cooler)\s+than|not\s+(?:less|lower|cooler)\s+than|not\s+below|not\s+under|at\s+least|"
+     r"(?:lower\s+(?:limit|bound)|floor)(?:\s+(?:of|at|is))?|nothing\s+(?:below|under|cooler\s+than|lower\s+than|less\s+than)|at\s+or\s+(?:above|over|more\s+than)|no\s+(?:less|lower|fewer|cooler|colder|shorter|smaller)\s+than|not\s+(?:less|lower|fewer|cooler|colder|shorter|smaller)\s+than|not\s+below|not\s+under|at\s+least|"
      r"(?<!\d\s)(?<!\d)min(?:imum)?(?:\s+of)?|>=|=>|≥", "ge"),  # not "90 min coating 400 °C"
     (r"below|under|beneath|less\s+than|lower\s+than|smaller\s+than|cooler\s+than|fewer\s+than|shorter\s+than|<", "lt"),
     (r"above|over|more\s+than|greater\s+than|higher\s+than|hotter\s+than|warmer\s+than|longer\s+than|exceeding|>", "gt"),
@@ -69,8 +69,9 @@ OXIDE_PER_METAL = {"dopant_zr": 123.22, "dopant_al": 50.98, "dopant_ti": 79.87, 
 ATOMIC = {"li": 6.94, "ni": 58.693, "co": 58.933, "mn": 54.938, "o": 15.999}
 COATING_ELEMENTS = {"B": r"(?<![a-z])b(?![a-z0-9])|boron|붕소", "W": r"(?<![a-z])w(?![a-z0-9])|tungsten|텅스텐",
                      "Co": r"(?<![a-z])co(?![a-z0-9])|cobalt|코발트", "Al": r"(?<![a-z])al(?![a-z0-9])|alumin\w*|알루미늄"}
-NEGATION = r"(?:(?:don'?t|don’t|do\s+not|never)(?:\s+use)?|r[au]n\s+out\s+of|out\s+of|(?:don'?t|do\s+not)\s+have(?:\s+any)?|no\s+more|not|no|avoid|avoiding|without|exclude|excluding|except|other\s+than|skip|rule\s+out|drop)"
-KR_NEGATION = r"(?:말고|제외|빼고|없이|금지|안\s*되|(?:쓰지|사용하지)\s*(?:말|않|마))"
+NEGATION = (r"(?:(?:don'?t|don’t|do\s+not|never)(?:\s+use)?|r[au]n\s+out\s+of|out\s+of|(?:don'?t|do\s+not)\s+have(?:\s+any)?|no\s+more|not|no|avoid|avoiding|without|exclude|excluding|except|other\s+than|skip|rule\s+out|drop|"
+            r"(?:stay|keep|steer)\s+(?:away\s+from|clear\s+of|off)|anything\s+(?:but|except)|everything\s+(?:but|except)|leave\s+out|omit|ban)")
+KR_NEGATION = r"(?:말고|제외|빼고|빼\s*(?:줘|주세요|주고|자|라)|없이|금지|안\s*되|(?:쓰지|사용하지|넣지)\s*(?:말|않|마))"
 
 # what a removal names -> parameters
 REMOVAL_TARGETS: list[tuple[str, tuple[str, ...]]] = [
@@ -100,7 +101,7 @@ CLEAR = (r"\bstart\s+(?:over|again|fresh|from\s+scratch)\b|\bfrom\s+scratch\b|\b
 LOCAL_SCAN = r"local\s+scan|fine\s+scan|fine[- ]grained|small\s+steps?|one[- ]step|step\s+scan|local\s+search|neighbou?rhood\s+scan|국소\s*탐색|미세\s*조정"
 
 RANGE_PATTERNS = [
-    rf"between\s+{NUM}\s*{UNIT}?\s*(?:and|to|-)\s*{NUM}\s*{UNIT}?",
+    rf"(?:between|within|in\s+the\s+range(?:\s+of)?)\s+{NUM}\s*{UNIT}?\s*(?:and|to|-|–)\s*{NUM}\s*{UNIT}?",
     rf"from\s+{NUM}\s*{UNIT}?\s*(?:to|-|until)\s*{NUM}\s*{UNIT}?",
     rf"{NUM}\s*{UNIT}?\s*(?:에서|부터)\s*{NUM}\s*{UNIT}?\s*(?:사이|까지)",
     rf"{NUM}\s*{UNIT}?\s*(?:~|–|-|to)\s*{NUM}\s*{UNIT}",
