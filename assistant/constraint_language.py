@@ -16,88 +16,32 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from assistant.constraint_vocabulary import (
+    ATOMIC,
+    CATEGORY_VALUES,
+    CLEAR,
+    COATING_ELEMENTS,
+    DOPANTS,
+    EXCLUDED_AFTER,
+    KR_NEGATION,
+    LIMIT_WORD,
+    LOCAL_SCAN,
+    MENTIONS,
+    NEGATION,
+    NUM_BODY,
+    OXIDE_PER_METAL,
+    PARAMETER_BETWEEN,
+    PM_PATTERN,
+    POSTFIX_OPS,
+    PREFIX_OPS,
+    RANGE_PATTERNS,
+    REMOVAL_TARGETS,
+    REMOVE_VERB,
+    UNIT_BODY,
+    UNREAD_LIMIT,
+)
 from tools.domain.constraints import ParameterConstraint, choice, fixed_value, value_range
 from tools.domain.design_space import CategoryParameter, DesignSpace, NumberParameter, format_value
-
-_NUM_BODY = r"\d+(?:\.\d+)?|\.\d+"
-_UNIT_BODY = (r"mah\s*/\s*g|°\s*c|℃|degc|deg\s*c|deg\b|c\b|k\b|kelvin|도|wt\s*%|wt\.?\s*%|mol\s*%|at\s*%|ppm|%|percent|퍼센트|"
-              r"hours?\b|hrs?\b|h\b|minutes?\b|mins?\b|min\b|시간|분")
-_NUM = rf"({_NUM_BODY})"
-_UNIT = rf"({_UNIT_BODY})"
-
-# operators written before the value (longest first), and their meaning
-_MUST_NOT = r"(?:can'?t|can’t|cannot|must\s+not|mustn'?t|should\s+not|shouldn'?t|won'?t|may\s+not)\s+(?:go\s+|be\s+|get\s+|run\s+)?"
-_MOVE = r"(?:raise|lower|move|change|set|increase|decrease|relax|tighten|put|bump)\s+(?:the\s+|that\s+|my\s+|this\s+)?"
-_PREFIX_OPS: list[tuple[str, str]] = [
-    (_MOVE + r"(?:\w+\s+)?(?:lower\s+(?:limit|bound)|floor|min(?:imum)?)\s+(?:to|at)", "ge"),
-    (_MOVE + r"(?:(?!lower\b|min)\w+\s+)?(?:upper\s+)?(?:limit|cap|max(?:imum)?|ceiling|bound)\s+(?:to|at)", "le"),
-    (_MUST_NOT + r"(?:above|over|higher\s+than|hotter\s+than|more\s+than|exceed)|nothing\s+(?:above|over|hotter\s+than|higher\s+than|more\s+than)|at\s+or\s+(?:below|under|less\s+than)|not\s+(?:to\s+)?(?:exceed|go\s+above|go\s+over|be\s+above|be\s+over)|not\s+exceeding|no\s+(?:more|higher|greater|hotter)\s+than|"
-     r"not\s+(?:more|higher|greater|hotter)\s+than|not\s+above|not\s+over|at\s+most|up\s+to|max(?:imum)?(?:\s+of)?|<=|=<|≤", "le"),
-    (_MUST_NOT + r"(?:below|under|lower\s+than|cooler\s+than|less\s+than)|nothing\s+(?:below|under|cooler\s+than|lower\s+than|less\s+than)|at\s+or\s+(?:above|over|more\s+than)|no\s+(?:less|lower|fewer|cooler)\s+than|not\s+(?:less|lower|cooler)\s+than|not\s+below|not\s+under|at\s+least|"
-     r"min(?:imum)?(?:\s+of)?|>=|=>|≥", "ge"),
-    (r"below|under|beneath|less\s+than|lower\s+than|smaller\s+than|cooler\s+than|fewer\s+than|shorter\s+than|<", "lt"),
-    (r"above|over|more\s+than|greater\s+than|higher\s+than|hotter\s+than|warmer\s+than|longer\s+than|exceeding|>", "gt"),
-]
-_POSTFIX_OPS: list[tuple[str, str]] = [
-    (r"or\s+(?:less|lower|below|under|fewer|cooler)|and\s+(?:below|under)|max(?:imum)?\b|at\s+most|tops|이하|넘지\s*않|까지", "le"),
-    (r"or\s+(?:more|higher|above|over|greater|hotter)|and\s+(?:above|over)|min(?:imum)?\b|at\s+least|이상", "ge"),
-    (r"미만|보다\s*(?:낮|작|적)|아래", "lt"),
-    (r"초과|보다\s*(?:높|크|많)|넘게", "gt"),
-]
-
-# parameter mentions: parameter -> alias pattern (lowercase text)
-_MENTIONS: dict[str, str] = {
-    "coating_temp_c": r"coat\w*\s+(?:heat[- ]?treat\w*\s+)?(?:temperature|temp)\b|heat[- ]?treat\w*|코팅\s*온도|코팅\s*열처리",
-    "calcination_temp_c": r"calcin\w*|sinter\w*|\bfir(?:e|ing)\b|anneal\w*|소성|하소|\btemperature\b|\btemp\b|온도",
-    "coating_time_h": r"coat\w*\s+(?:time|duration|dwell)|코팅\s*시간",
-    "calcination_time_h": r"calcin\w*\s+(?:time|duration)|\bdwell\b|\bhold(?:ing)?\s+time\b|sinter\w*\s+time|소성\s*시간|\btime\b|시간",
-    "coating_amount": r"coat\w*\s+(?:amount|level|loading|content)|코팅\s*(?:량|양)",
-    "li_ratio": r"li\s*/\s*(?:tm|me|m)\b|li\s*:\s*tm|li[_ ]ratio|lithium\s+ratio|li\s+excess|lithium\s+excess|리튬\s*비율",
-    "ni": r"(?<![a-z])ni(?![a-z0-9])|nickel|니켈",
-    "co": r"(?<![a-z])co(?![a-z0-9])|cobalt|코발트",
-    "mn": r"(?<![a-z])mn(?![a-z0-9])|manganese|망간",
-    "dopant_zr": r"zro2|(?<![a-z])zr(?![a-z0-9])|zirconi\w*|지르코늄",
-    "dopant_al": r"al2o3|(?<![a-z])al(?![a-z0-9])|alumin\w*|알루미늄",
-    "dopant_ti": r"tio2|(?<![a-z])ti(?![a-z0-9])|titan\w*|티타늄",
-    "dopant_nb": r"nb2o5|(?<![a-z])nb(?![a-z0-9])|niobi\w*|니오븀",
-    "dopant_mg": r"mgo|(?<![a-z])mg(?![a-z0-9])|magnesi\w*|마그네슘",
-    "dopant_w": r"wo3|(?<![a-z])w(?![a-z0-9])|tungsten|텅스텐",
-}
-_DOPANTS = ("dopant_zr", "dopant_al", "dopant_ti", "dopant_nb", "dopant_mg", "dopant_w")
-# grams of dopant oxide per mole of dopant metal (mol% of dopant -> weight fraction)
-_OXIDE_PER_METAL = {"dopant_zr": 123.22, "dopant_al": 50.98, "dopant_ti": 79.87, "dopant_nb": 132.91, "dopant_mg": 40.30, "dopant_w": 231.84}
-_ATOMIC = {"li": 6.94, "ni": 58.693, "co": 58.933, "mn": 54.938, "o": 15.999}
-_COATING_ELEMENTS = {"B": r"(?<![a-z])b(?![a-z0-9])|boron|붕소", "W": r"(?<![a-z])w(?![a-z0-9])|tungsten|텅스텐",
-                     "Co": r"(?<![a-z])co(?![a-z0-9])|cobalt|코발트", "Al": r"(?<![a-z])al(?![a-z0-9])|alumin\w*|알루미늄"}
-_NEGATION = r"(?:(?:don'?t|don’t|do\s+not|never)(?:\s+use)?|r[au]n\s+out\s+of|out\s+of|(?:don'?t|do\s+not)\s+have(?:\s+any)?|no\s+more|not|no|avoid|avoiding|without|exclude|excluding|except|other\s+than|skip|rule\s+out|drop)"
-_KR_NEGATION = r"(?:말고|제외|빼고|없이|금지|안\s*되|(?:쓰지|사용하지)\s*(?:말|않|마))"
-
-# what a removal names -> parameters
-_REMOVAL_TARGETS: list[tuple[str, tuple[str, ...]]] = [
-    (r"coat\w*\s+(?:temperature|temp)|코팅\s*온도", ("coating_temp_c",)),
-    (r"coat\w*\s+time|코팅\s*시간", ("coating_time_h",)),
-    (r"calcin\w*\s+time|dwell|소성\s*시간", ("calcination_time_h",)),
-    (r"temperature|temp\b|calcin\w*|sinter\w*|온도|소성", ("calcination_temp_c", "coating_temp_c")),
-    (r"\btime\b|시간", ("calcination_time_h", "coating_time_h")),
-    (r"composition|조성", ("ni", "co", "mn")),
-    (r"atmosphere|\bair\b|oxygen|\bo2\b|분위기", ("atmosphere",)),
-    (r"li(?:thium)?\s*source|lioh|li2co3|리튬\s*(?:원료|소스)", ("li_source",)),
-    (r"li\s*/\s*tm|li(?:thium)?\s+ratio|리튬\s*비율", ("li_ratio",)),
-    (r"dopants?|doping|도펀트|도핑", _DOPANTS),
-    (r"coatings?|코팅", ("coating",)),
-    (r"nickel|\bni\b|니켈", ("ni",)),
-    (r"cobalt|\bco\b|코발트", ("co",)),
-    (r"manganese|\bmn\b|망간", ("mn",)),
-    (r"\bnb\w*|niobi\w*", ("dopant_nb",)), (r"\bzr\w*|zirconi\w*", ("dopant_zr",)), (r"\bti\w*|titan\w*", ("dopant_ti",)),
-    (r"\bmg\w*|magnesi\w*", ("dopant_mg",)), (r"\bw\b|wo3|tungsten", ("dopant_w",)), (r"\bal\b|al2o3|alumin\w*", ("dopant_al",)),
-]
-_REMOVE_VERB = r"(?:drop|remove|forget|lift|relax|ignore|clear|delete|cancel|release|undo|free|unfix|unlock|loosen|get\s+rid\s+of)"
-_LIMIT_WORD = r"(?:limits?|constraints?|restrictions?|caps?|bounds?|requirements?|conditions?|ranges?|windows?|rules?|settings?)"
-_CLEAR = (r"\bstart\s+(?:over|again|fresh|from\s+scratch)\b|\bfrom\s+scratch\b|\breset\b|"
-          r"\b(?:clear|remove|drop|forget|lift)\s+(?:all|every|the|my)?\s*(?:of\s+the\s+)?(?:constraints|limits|restrictions|conditions)\b|"
-          r"\bforget\s+(?:everything|all\s+that)\b|\bno\s+(?:more\s+)?(?:constraints|limits|restrictions)\b|처음부터|초기화|"
-          r"(?:제한|조건)\w*\s*(?:모두|전부|다)\s*(?:없애|해제|지워|풀어)|다\s*지워")
-_LOCAL_SCAN = r"local\s+scan|fine\s+scan|fine[- ]grained|small\s+steps?|one[- ]step|step\s+scan|local\s+search|neighbou?rhood\s+scan|국소\s*탐색|미세\s*조정"
 
 
 @dataclass
@@ -125,7 +69,7 @@ def _blank(text: str, start: int, end: int) -> str:
 def _mention(name: str) -> str:
     """How a message names a parameter: its aliases, or its own name ("coating_temp_c < 400")."""
     own = rf"(?<![a-z0-9_]){re.escape(name)}(?![a-z0-9_])"
-    alias = _MENTIONS.get(name)
+    alias = MENTIONS.get(name)
     return own if alias is None else f"{own}|{alias}"
 
 
@@ -191,16 +135,6 @@ class _Quantity:
     said: str
 
 
-_RANGE_PATTERNS = [
-    rf"between\s+{_NUM}\s*{_UNIT}?\s*(?:and|to|-)\s*{_NUM}\s*{_UNIT}?",
-    rf"from\s+{_NUM}\s*{_UNIT}?\s*(?:to|-|until)\s*{_NUM}\s*{_UNIT}?",
-    rf"{_NUM}\s*{_UNIT}?\s*(?:에서|부터)\s*{_NUM}\s*{_UNIT}?\s*(?:사이|까지)",
-    rf"{_NUM}\s*{_UNIT}?\s*(?:~|–|-|to)\s*{_NUM}\s*{_UNIT}",
-    rf"{_NUM}\s*{_UNIT}?\s*(?:~)\s*{_NUM}",
-]
-_PM_PATTERN = rf"{_NUM}\s*{_UNIT}?\s*(?:\+/-|\+-|±)\s*{_NUM}\s*{_UNIT}?"
-
-
 def _quantities(text: str) -> list[_Quantity]:
     """Ranges, +/- windows and single values with an operator, in text order, not overlapping."""
     found: list[_Quantity] = []
@@ -209,7 +143,7 @@ def _quantities(text: str) -> list[_Quantity]:
     def free(a: int, b: int) -> bool:
         return all(b <= s or a >= e for s, e in taken)
 
-    for pattern in _RANGE_PATTERNS:
+    for pattern in RANGE_PATTERNS:
         for m in re.finditer(pattern, text):
             if not free(m.start(), m.end()):
                 continue
@@ -218,26 +152,27 @@ def _quantities(text: str) -> list[_Quantity]:
             lo, hi = sorted((float(a), float(b)))
             found.append(_Quantity(m.start(), m.end(), lo, hi, unit, None, m.group(0).strip()))
             taken.append((m.start(), m.end()))
-    for m in re.finditer(_PM_PATTERN, text):
+    for m in re.finditer(PM_PATTERN, text):
         if not free(m.start(), m.end()):
             continue
         centre, width = float(m.group(1)), float(m.group(3))
         unit = m.group(2) or m.group(4) or ""
         found.append(_Quantity(m.start(), m.end(), centre - width, centre + width, unit, None, m.group(0).strip()))
         taken.append((m.start(), m.end()))
-    value = rf"(?P<v>{_NUM_BODY})\s*(?P<u>{_UNIT_BODY})?"
-    prefix = "|".join(f"(?P<{name}{i}>{pattern})" for i, (pattern, name) in enumerate(_PREFIX_OPS))
-    for m in re.finditer(rf"(?<![a-z])(?:{prefix})\s*(?:of\s+|than\s+|to\s+|about\s+|~\s*|approximately\s+)?{value}", text):
+    value = rf"(?P<v>{NUM_BODY})\s*(?P<u>{UNIT_BODY})?"
+    prefix = "|".join(f"(?P<{name}{i}>{pattern})" for i, (pattern, name) in enumerate(PREFIX_OPS))
+    for m in re.finditer(rf"(?<![a-z])(?:{prefix})\s*(?:of\s+|than\s+|to\s+|about\s+|~\s*|approximately\s+)?"
+                         rf"(?:{PARAMETER_BETWEEN}){value}", text):
         if not free(m.start(), m.end()):
             continue
-        op = next(name for i, (_, name) in enumerate(_PREFIX_OPS) if m.group(f"{name}{i}"))
+        op = next(name for i, (_, name) in enumerate(PREFIX_OPS) if m.group(f"{name}{i}"))
         found.append(_Quantity(m.start(), m.end(), float(m.group("v")), None, m.group("u") or "", op, m.group(0).strip()))
         taken.append((m.start(), m.end()))
-    postfix = "|".join(f"(?P<{name}{i}>{pattern})" for i, (pattern, name) in enumerate(_POSTFIX_OPS))
+    postfix = "|".join(f"(?P<{name}{i}>{pattern})" for i, (pattern, name) in enumerate(POSTFIX_OPS))
     for m in re.finditer(rf"{value}\s*(?:[a-z][a-z0-9]*\s+)?(?:로|으로|를|을|는|은)?\s*(?:{postfix})", text):
         if not free(m.start(), m.end()):
             continue
-        op = next(name for i, (_, name) in enumerate(_POSTFIX_OPS) if m.group(f"{name}{i}"))
+        op = next(name for i, (_, name) in enumerate(POSTFIX_OPS) if m.group(f"{name}{i}"))
         found.append(_Quantity(m.start(), m.end(), float(m.group("v")), None, m.group("u") or "", op, m.group(0).strip()))
         taken.append((m.start(), m.end()))
     return sorted(found, key=lambda q: q.start)
@@ -247,7 +182,7 @@ def _cathode_molar_mass(space: DesignSpace, fixed: dict[str, float]) -> float:
     ni = fixed.get("ni", 0.94)
     co = fixed.get("co", 0.04)
     mn = fixed.get("mn", max(0.0, 1.0 - ni - co))
-    return _ATOMIC["li"] + ni * _ATOMIC["ni"] + co * _ATOMIC["co"] + mn * _ATOMIC["mn"] + 2 * _ATOMIC["o"]
+    return ATOMIC["li"] + ni * ATOMIC["ni"] + co * ATOMIC["co"] + mn * ATOMIC["mn"] + 2 * ATOMIC["o"]
 
 
 def _parameter_for(text: str, q: _Quantity, space: DesignSpace) -> str | None:
@@ -261,13 +196,13 @@ def _parameter_for(text: str, q: _Quantity, space: DesignSpace) -> str | None:
         found = _nearest_mention(text, q.start, q.end, ("coating_time_h", "calcination_time_h"), loose_coating=True)
         return found or ("calcination_time_h" if "calcination_time_h" in names else None)
     if family in {"wt%", "ppm"}:  # weight fractions: dopants and coating, never the (molar) composition
-        return _nearest_mention(text, q.start, q.end, ("coating_amount", *_DOPANTS), after=20)
+        return _nearest_mention(text, q.start, q.end, ("coating_amount", *DOPANTS), after=20)
     if family == "mol%":
-        return _nearest_mention(text, q.start, q.end, ("coating_amount", *_DOPANTS, "ni", "co", "mn"), after=20)
+        return _nearest_mention(text, q.start, q.end, ("coating_amount", *DOPANTS, "ni", "co", "mn"), after=20)
     if family == "%":
-        return _nearest_mention(text, q.start, q.end, ("ni", "co", "mn", "coating_amount", *_DOPANTS), before=25, after=20)
+        return _nearest_mention(text, q.start, q.end, ("ni", "co", "mn", "coating_amount", *DOPANTS), before=25, after=20)
     return _nearest_mention(text, q.start, q.end, ("li_ratio", "coating_temp_c", "calcination_temp_c", "coating_time_h",
-                                                    "calcination_time_h", "coating_amount", *_DOPANTS, "ni", "co", "mn"), before=40, after=12)
+                                                    "calcination_time_h", "coating_amount", *DOPANTS, "ni", "co", "mn"), before=40, after=12)
 
 
 def _convert(value: float, family: str, name: str, param: NumberParameter, fixed: dict[str, float],
@@ -284,13 +219,13 @@ def _convert(value: float, family: str, name: str, param: NumberParameter, fixed
         if family in {"%", "mol%"} or value > 1.0:
             return value / 100.0, None
         return value, None
-    if name in _DOPANTS or name == "coating_amount":
+    if name in DOPANTS or name == "coating_amount":
         if family in {"wt%", "%"}:
             return value / 100.0, None
         if family == "ppm":
             return value / 1e6, f"read {format_value(value)} ppm as {format_value(value / 1e6)} weight fraction"
-        if family == "mol%" and name in _DOPANTS:
-            weight = value / 100.0 * _OXIDE_PER_METAL[name] / _cathode_molar_mass(space, fixed)
+        if family == "mol%" and name in DOPANTS:
+            weight = value / 100.0 * OXIDE_PER_METAL[name] / _cathode_molar_mass(space, fixed)
             return weight, (f"read {format_value(value)} mol% {name.removeprefix('dopant_').title()} as "
                             f"{weight:.4f} weight fraction of its oxide (per mole of transition metal)")
     return value, None
@@ -336,6 +271,11 @@ def _limits(text: str, space: DesignSpace, reading: ConstraintReading, fixed_hin
             text = _blank(text, q.start, q.end)
             continue
         family = _unit_family(q.unit)
+        if not family and param.unit in {"mole fraction", "weight fraction"} and max(q.low, q.high or 0.0) > 100:
+            # "at 94% Ni, keep it under 800": no fraction (nor percent) is 800, so the limit is not on Ni
+            reading.problems.append(f"{q.said!r}: I could not tell which parameter this limits (name it, e.g. 'calcination temperature below 760 °C')")
+            text = _blank(text, q.start, q.end)
+            continue
         low, note = _convert(q.low, family, name, param, fixed_hint, space)
         if note:
             reading.notes.append(note)
@@ -370,18 +310,14 @@ def _limits(text: str, space: DesignSpace, reading: ConstraintReading, fixed_hin
     return text
 
 
-_EXCLUDED_AFTER = (r"\s+(?:stock\s+|supply\s+)?(?:is\s+|are\s+|has\s+|have\s+)?(?:not\s+allowed|excluded|forbidden|banned|ruled\s+out|off\s+the\s+table|"
-                   r"gone|finished|used\s+up|run\s+out|unavailable|out\s+of\s+stock|sold\s+out)(?![a-z])")
-
-
 def _categories(text: str, space: DesignSpace, reading: ConstraintReading) -> str:
     names = set(space.names)
-    neg = _NEGATION
+    neg = NEGATION
     text = _operator_choices(text, space, reading)
     if "atmosphere" in names:
         for value, alias in (("air", r"air|공기"), ("O2", r"o2|oxygen|산소")):
             pattern = (rf"\b{neg}\s+(?:in\s+|under\s+|using\s+|with\s+)?(?:{alias})(?![a-z0-9])|"
-                       rf"(?<![a-z0-9])(?:{alias})(?:\s+atmosphere)?{_EXCLUDED_AFTER}|(?:{alias})\s*(?:분위기)?\s*(?:은|는|도)?\s*{_KR_NEGATION}")
+                       rf"(?<![a-z0-9])(?:{alias})(?:\s+atmosphere)?{EXCLUDED_AFTER}|(?:{alias})\s*(?:분위기)?\s*(?:은|는|도)?\s*{KR_NEGATION}")
             m = re.search(pattern, text)
             if m:
                 reading.constraints.append(choice("atmosphere", excluded=[value]))
@@ -393,8 +329,8 @@ def _categories(text: str, space: DesignSpace, reading: ConstraintReading) -> st
                 text = _blank(text, m.start(), m.end())
     if "li_source" in names:
         for value, alias in (("LiOH", r"lioh|lithium\s+hydroxide"), ("Li2CO3", r"li2co3|lithium\s+carbonate")):
-            m = re.search(rf"\b{neg}\s+(?:using\s+|with\s+)?(?:{alias})(?![a-z0-9])|(?<![a-z0-9])(?:{alias}){_EXCLUDED_AFTER}|"
-                          rf"(?:{alias})\s*(?:은|는|도)?\s*{_KR_NEGATION}", text)
+            m = re.search(rf"\b{neg}\s+(?:using\s+|with\s+)?(?:{alias})(?![a-z0-9])|(?<![a-z0-9])(?:{alias}){EXCLUDED_AFTER}|"
+                          rf"(?:{alias})\s*(?:은|는|도)?\s*{KR_NEGATION}", text)
             if m:
                 reading.constraints.append(choice("li_source", excluded=[value]))
                 text = _blank(text, m.start(), m.end())
@@ -430,16 +366,16 @@ def _operator_choices(text: str, space: DesignSpace, reading: ConstraintReading)
 
 
 def _coating_choices(text: str, reading: ConstraintReading) -> str:
-    element = "|".join(f"(?:{a})" for a in _COATING_ELEMENTS.values())
+    element = "|".join(f"(?:{a})" for a in COATING_ELEMENTS.values())
     listed = rf"(?:{element})(?:\s*(?:,|or|and|/)\s*(?:{element}))+"
     m = re.search(rf"\bonly\s+({listed}|{element})\s+coat\w*|\bcoat\w*\s+(?:only\s+)?(?:with|of|in)\s+(?:only\s+)?({listed})\b|"
                   rf"\b({listed})\s+coat\w*|(?:{element})(?:\s*(?:,|나|또는|이나)\s*(?:{element}))+\s*코팅만?|"
                   rf"코팅\s*(?:은|는)?\s*(?:{element})\s*만|(?:{element})\s*코팅만", text)
     if m:
         said = m.group(0)
-        values = [v for v, alias in _COATING_ELEMENTS.items() if re.search(alias, said.replace("coat", " "))]
-        before = re.search(rf"\b{_NEGATION}\s*$", text[: m.start()])
-        after = re.match(rf"\s*(?:은|는|도)?\s*{_KR_NEGATION}", text[m.end():])
+        values = [v for v, alias in COATING_ELEMENTS.items() if re.search(alias, said.replace("coat", " "))]
+        before = re.search(rf"\b{NEGATION}\s*$", text[: m.start()])
+        after = re.match(rf"\s*(?:은|는|도)?\s*{KR_NEGATION}", text[m.end():])
         if values:
             # "exclude boron and tungsten coatings" names the coatings it rules out
             negated = before is not None or after is not None
@@ -447,9 +383,9 @@ def _coating_choices(text: str, reading: ConstraintReading) -> str:
             start = before.start() if before else m.start()
             end = m.end() + (after.end() if after else 0)
             text = _blank(text, start, end)
-    for value, alias in _COATING_ELEMENTS.items():
-        m = re.search(rf"\b{_NEGATION}\s+(?:{alias})[- ]?coat\w*|\bnot\s+(?:{alias})[- ]coated|(?:{alias})[- ]coat\w*\s+(?:excluded|not\s+allowed|is\s+out)|"
-                      rf"(?:{alias})\s*코팅\s*(?:은|는|도)?\s*{_KR_NEGATION}", text)
+    for value, alias in COATING_ELEMENTS.items():
+        m = re.search(rf"\b{NEGATION}\s+(?:{alias})[- ]?coat\w*|\bnot\s+(?:{alias})[- ]coated|(?:{alias})[- ]coat\w*\s+(?:excluded|not\s+allowed|is\s+out)|"
+                      rf"(?:{alias})\s*코팅\s*(?:은|는|도)?\s*{KR_NEGATION}", text)
         # "must be coated, not with W", "any coating except W": only the negated part is read here
         m = m or re.search(rf"\bcoat\w*(?:\s+\w+){{0,3}}?\s*,?\s*(?:but\s+)?(?P<neg>(?:not|except|other\s+than)\s+(?:with\s+|in\s+)?(?:{alias}))(?![a-z0-9])", text)
         if m:
@@ -464,15 +400,45 @@ def _coating_choices(text: str, reading: ConstraintReading) -> str:
 
 
 def _exclusions(text: str, space: DesignSpace, reading: ConstraintReading) -> str:
-    """'exclude Ti', 'no W', 'Nb-free', 'without cobalt': a dopant (or Co) at 0; bare W/Al/Co also leave the coating."""
+    """'exclude Ti', 'no W', 'Nb-free', 'without cobalt': a dopant (or Co) at 0; bare W/Al/Co also leave the coating.
+
+    A list after one negation ("exclude Mg, Ti and Zr", "Ti, Zr 도핑 제외") rules out every member, and
+    "no dopants except Nb" every dopant but the named ones.
+    """
     names = set(space.names)
-    for name in (*_DOPANTS, "co"):
+    dopants = [n for n in DOPANTS if n in names]
+    any_dopant = "|".join(f"(?:{MENTIONS[n]})" for n in dopants)
+    # separators hold at most a space either side: a blanked limit between two names does not join them
+    members = rf"(?:{any_dopant})(?:(?: ?[,/&] ?| (?:and|or|nor) | ?(?:와|과|랑|이랑|하고|및) ?)(?:no )?(?:{any_dopant}))*"
+    if dopants:
+        m = re.search(rf"\b(?:no|without|zero|exclude\s+all)\s+(?:other\s+)?(?:dopants?|doping)\s+(?:except|but|other\s+than|besides|apart\s+from)\s+"
+                      rf"(?P<list>{members})|\bonly\s+(?P<list2>{members})\s+(?:as\s+(?:the\s+|a\s+)?)?(?:dopants?|doping)\b|"
+                      rf"(?:도핑|도펀트)\s*(?:은|는)?\s*(?P<list3>{members})\s*만|(?P<list4>{members})\s*(?:도핑|도펀트)\s*만", text)
+        if m:
+            kept = m.group("list") or m.group("list2") or m.group("list3") or m.group("list4")
+            for name in dopants:
+                if not re.search(MENTIONS[name], kept):
+                    reading.constraints.append(fixed_value(name, 0.0))
+            reading.notes.append(f"read {m.group(0).strip()!r} as every other dopant at 0")
+            text = _blank(text, m.start(), m.end())
+        lists = rf"\b{NEGATION}\s+(?:any\s+)?(?P<list>{members})(?P<dop>[- ]?(?:dop\w*|oxides?|additions?))?(?![- ]?coat)(?![a-z0-9])(?!\s*(?:at|=|:)?\s*\.?\d)|" \
+                rf"(?P<list2>{members})\s*(?P<dop2>도핑|도펀트)?\s*(?:은|는|도)?\s*{KR_NEGATION}"
+        for m in list(re.finditer(lists, text)):
+            listed = m.group("list") or m.group("list2")
+            found = [n for n in dopants if re.search(MENTIONS[n], listed)]
+            if len(found) < 2:
+                continue  # one element: read below, where "no W" may also mean the coating
+            for name in found:
+                reading.constraints.append(fixed_value(name, 0.0))
+            reading.notes.append(f"read {m.group(0).strip()!r} as no {', '.join(n.removeprefix('dopant_').title() for n in found)} dopant")
+            text = _blank(text, m.start(), m.end())
+    for name in (*DOPANTS, "co"):
         if name not in names:
             continue
-        alias = _MENTIONS[name]
-        m = re.search(rf"\b{_NEGATION}\s+(?:any\s+|dope\s+with\s+|add(?:\s+any)?\s+)?(?:{alias})(?:[- ]?(?:dop\w*|oxide|addition))?(?![- ]?coat)\b|\b(?:{alias})[- ]free\b|"
-                      rf"(?<![a-z0-9])(?:{alias}){_EXCLUDED_AFTER}|"
-                      rf"(?:{alias})\s*(?:도핑|도펀트)?\s*(?:은|는|도)?\s*{_KR_NEGATION}", text)
+        alias = MENTIONS[name]
+        m = re.search(rf"\b{NEGATION}\s+(?:any\s+|dope\s+with\s+|add(?:\s+any)?\s+)?(?:{alias})(?:[- ]?(?:dop\w*|oxide|addition))?(?![- ]?coat)\b|\b(?:{alias})[- ]free\b|"
+                      rf"(?<![a-z0-9])(?:{alias}){EXCLUDED_AFTER}|"
+                      rf"(?:{alias})\s*(?:도핑|도펀트)?\s*(?:은|는|도)?\s*{KR_NEGATION}", text)
         if not m:
             continue
         said = m.group(0).strip()
@@ -489,14 +455,16 @@ def _exclusions(text: str, space: DesignSpace, reading: ConstraintReading) -> st
 
 
 def _removals(text: str, space: DesignSpace, reading: ConstraintReading) -> str:
-    if re.search(_CLEAR, text):
+    if re.search(CLEAR, text):
         reading.clear = True
-        return re.sub(_CLEAR, lambda m: " " * len(m.group(0)), text)
-    targets = "|".join(f"(?:{p})" for p, _ in _REMOVAL_TARGETS)
+        return re.sub(CLEAR, lambda m: " " * len(m.group(0)), text)
+    targets = "|".join(f"(?:{p})" for p, _ in REMOVAL_TARGETS)
+    # "relax the limit to 770 C", "loosen the Nb cap to 0.4 wt%": a new value, read as a limit, not a removal
+    to_value = r"(?!(?:\s+[\w/]+){0,3}?\s+(?:to|at|up\s+to)\s*[\d.])"
     patterns = [
-        rf"\b{_REMOVE_VERB}\s+(?:about\s+)?(?:the\s+|my\s+|that\s+|this\s+|any\s+)?(?P<t>{targets})(?:\s+{_LIMIT_WORD})?",
-        rf"\b{_REMOVE_VERB}\s+(?:the\s+|my\s+)?{_LIMIT_WORD}\s+on\s+(?:the\s+)?(?P<t>{targets})",
-        rf"\bno\s+(?:more\s+)?(?P<t>{targets})\s+{_LIMIT_WORD}",
+        rf"\b{REMOVE_VERB}{to_value}\s+(?:about\s+)?(?:the\s+|my\s+|that\s+|this\s+|any\s+)?(?P<t>{targets})(?:\s+{LIMIT_WORD})?",
+        rf"\b{REMOVE_VERB}{to_value}\s+(?:the\s+|my\s+)?{LIMIT_WORD}\s+on\s+(?:the\s+)?(?P<t>{targets})",
+        rf"\bno\s+(?:more\s+)?(?P<t>{targets})\s+{LIMIT_WORD}",
         rf"(?<!without )(?<!no )(?<!not )\b(?:any|either)\s+(?P<t>{targets})\b",  # not "without any coating"
         rf"\b(?:let|leave)\s+(?:the\s+)?(?P<t>{targets})\s+(?:vary|float|free|open|be\s+anything)",
         rf"\b(?P<t>{targets})\s+(?:can|may|is\s+free\s+to)\s+(?:vary|be\s+anything|change)",
@@ -505,7 +473,7 @@ def _removals(text: str, space: DesignSpace, reading: ConstraintReading) -> str:
     for pattern in patterns:
         for m in list(re.finditer(pattern, text)):
             said = m.group("t")
-            for target, params in _REMOVAL_TARGETS:
+            for target, params in REMOVAL_TARGETS:
                 if re.fullmatch(target, said) or re.match(target, said):
                     for p in params:
                         if p in space.names and p not in reading.removals:
@@ -513,24 +481,17 @@ def _removals(text: str, space: DesignSpace, reading: ConstraintReading) -> str:
                     break
             text = _blank(text, m.start(), m.end())
     # a removal that names no parameter: the router drops the only candidate or asks which
-    vague = re.search(rf"\b{_REMOVE_VERB}\s+(?:about\s+)?(?:it|that|this|them|(?:the|that|this|my)\s+(?:one|{_LIMIT_WORD})|{_LIMIT_WORD})(?![a-z])|"
+    vague = re.search(rf"\b{REMOVE_VERB}{to_value}\s+(?:about\s+)?(?:it|that|this|them|(?:the|that|this|my)\s+(?:one|{LIMIT_WORD})|{LIMIT_WORD})(?![a-z])|"
                       r"(?:^|\s)(?:그|이)?\s*(?:제한|조건)\s*(?:을|를)?\s*(?:없애|해제|풀어|지워)", text)
     if vague:
-        reading.vague_removal = "limit" if re.search(rf"{_LIMIT_WORD}|제한|조건", vague.group(0)) else "any"
+        reading.vague_removal = "limit" if re.search(rf"{LIMIT_WORD}|제한|조건", vague.group(0)) else "any"
         text = _blank(text, vague.start(), vague.end())
     return text
 
 
-_CATEGORY_VALUES: dict[str, dict[str, str]] = {
-    "atmosphere": {"air": r"air|공기", "O2": r"o2|oxygen|산소"},
-    "li_source": {"LiOH": r"lioh|lithium\s+hydroxide", "Li2CO3": r"li2co3|lithium\s+carbonate"},
-    "coating": {**_COATING_ELEMENTS, "none": r"no\s+coating|uncoated|코팅\s*없"},
-}
-
-
 def _also_allowed(text: str, space: DesignSpace, reading: ConstraintReading) -> str:
     """'oxygen is fine too', 'also allow W coating', '산소도 괜찮아': a value the conversation's constraint should let in."""
-    for name, values in _CATEGORY_VALUES.items():
+    for name, values in CATEGORY_VALUES.items():
         if name not in space.names:
             continue
         for value, alias in values.items():
@@ -545,7 +506,7 @@ def _also_allowed(text: str, space: DesignSpace, reading: ConstraintReading) -> 
 
 def _vague_comparatives(text: str, space: DesignSpace, reading: ConstraintReading) -> str:
     """'keep the coating temperature lower': a direction without a value is a question, not a guess."""
-    targets = "|".join(f"(?:{p})" for p, _ in _REMOVAL_TARGETS)
+    targets = "|".join(f"(?:{p})" for p, _ in REMOVAL_TARGETS)
     m = re.search(rf"\b(?:keep|make|set|go)\s+(?:the\s+|it\s+|them\s+)?(?:(?:{targets})\s+)?(?:a\s+bit\s+|slightly\s+|much\s+)?"
                   rf"(?:lower|higher|shorter|longer|hotter|cooler|smaller|bigger|less|more)\b(?!\s+(?:than|capacity))", text)
     # "half the usual Nb2O5", "less cobalt", "more Li excess": an amount relative to nothing stated
@@ -560,12 +521,16 @@ def _vague_comparatives(text: str, space: DesignSpace, reading: ConstraintReadin
 def read_constraints(text: str, space: DesignSpace, fixed_hint: dict[str, float] | None = None) -> ConstraintReading:
     """Read the limits, choices, exclusions and removals of a lower-cased message (see the module docstring)."""
     reading = ConstraintReading()
-    reading.local_scan = re.search(_LOCAL_SCAN, text) is not None
+    reading.local_scan = re.search(LOCAL_SCAN, text) is not None
     text = _removals(text, space, reading)
     text = _also_allowed(text, space, reading)
     text = _limits(text, space, reading, dict(fixed_hint or {}))
     text = _vague_comparatives(text, space, reading)
     text = _categories(text, space, reading)
+    for m in re.finditer(UNREAD_LIMIT, text):
+        said = text[max(0, m.start() - 20): m.end() + 8].strip()
+        reading.problems.append(f"{said!r}: I could not read this limit; write it as e.g. 'calcination below 760 °C'")
+        text = _blank(text, m.start(), m.end())
     reading.remaining = text
     return reading
 

@@ -118,7 +118,13 @@ def correct_typos(text: str) -> str:
             return word  # an inflection or a neighbour word, not a misspelling
         return close[0]
 
-    return re.sub(r"[A-Za-z]+", fix, text)
+    text = re.sub(r"[A-Za-z]+", fix, text)
+    # lab shorthand: "w/o Zr" is "without Zr", "w/ LiOH" is "with LiOH"
+    text = re.sub(r"(?<![a-z0-9])w/o(?![a-z0-9])", "without", text, flags=re.IGNORECASE)
+    text = re.sub(r"(?<![a-z0-9])w/(?=\s)", "with", text, flags=re.IGNORECASE)
+    # "no more then 760 C": a comparison written with "then" is the comparison
+    return re.sub(r"\b(more|less|higher|lower|greater|hotter|cooler|fewer|smaller|bigger|longer|shorter|warmer|other)\s+then\b",
+                  r"\1 than", text, flags=re.IGNORECASE)
 
 
 def _fraction(value: str, percent: bool) -> float:
@@ -235,6 +241,8 @@ def _counts(ex: Extraction, low: str) -> None:
     m = re.search(rf"(?<![\d.])(\d{{1,4}})\s*(?:new\s+|more\s+|next\s+|different\s+|distinct\s+|synthetic\s+|fake\s+)?{COUNT_WORDS}", low)
     m = m or re.search(r"\b(?:top|best|next|only|just|propose|suggest|recommend|give\s+me|want|need)\s+(\d{1,3})\b(?!\s*(?:%|percent|\.\d|°|c\b|k\b|h\b|wt|ppm|mol))", low)
     m = m or re.search(r"\bn\s*=\s*(\d{1,3})\b", low)
+    # "now 5 more", "another 5", "5개 더", "더 5개": the next batch of a conversation
+    m = m or re.search(r"(?<![\d.])(\d{1,3})\s+more\b|\banother\s+(\d{1,3})\b|(?<![\d.])(\d{1,3})\s*개?\s*더(?![가-힣])|(?<![가-힣])더\s*(\d{1,3})\s*개", low)
     m = m or re.search(r"\b(\d{1,3})\s+of\s+them\b|\b(?:batch|set|round)\s+of\s+(\d{1,3})\b|\b(\d{1,3})\s+instead\b", low)
     if m:
         ex.count = int(next(g for g in m.groups() if g))
@@ -339,7 +347,7 @@ def _temperatures_and_times(ex: Extraction, space: DesignSpace, low: str) -> Non
             ex.notes.append(f"read {m.group(0).strip()} as {converted:g} degC")
             value = converted
         _put(ex, space, name, round(value, 2), m.group(0).strip())
-    for m in re.finditer(rf"{_NUM}\s*(h|hr|hrs|hours?|min|minutes?|시간)\b", low):
+    for m in re.finditer(rf"{_NUM}\s*(h|hr|hrs|hours?|min|minutes?|시간)(?![a-z0-9])", low):  # "10시간이면": a particle may follow
         value = float(m.group(1))
         if m.group(2).startswith("min"):
             value /= 60.0

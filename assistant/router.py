@@ -28,7 +28,7 @@ from tools.domain.errors import DesignSpaceError
 # Intents in priority order: the first that matches wins (a plan request implies proposals).
 INTENT_PATTERNS: list[tuple[str, str]] = [
     ("validate_cif", r"\bcif\b|crystal structure file|구조\s*파일"),
-    ("query_materials_project", r"materials\s*project|\bmp\b|\bmp-\d+|band\s*gap|above\s*(?:the\s*)?hull|e_above_hull|formation energy|insertion electrodes?|average voltage|밴드\s*갭"),
+    ("query_materials_project", r"materials\s*project|\bmp\b|\bmp-\d+|band\s*gap|above\s*(?:the\s*)?hull|e_above_hull|formation energy|insertion electrodes?|average voltage|밴드\s*갭|형성\s*에너지|(?:에너지\s*)?(?:above\s*)?헐"),
     ("search_literature", r"literature|papers?\b|publications?|references?|citations?|\bcite\b|what do(?:es)? (?:the )?(?:studies|papers|literature|reports) say|published|논문|문헌"),
     ("augment_dataset", r"augment|synthetic (?:data|rows|records?|runs)|\bctgan\b|\btvae\b|gaussian copula|증강"),
     ("record_results", r"\brecord (?:the |these |my )?(?:new )?results|\b(?:add|log|enter|upload|append) (?:the |these |my |our )?(?:new )?(?:results|measurements)|results? (?:are )?(?:in|attached)|결과.*(?:기록|추가|입력)"),
@@ -47,18 +47,20 @@ INTENT_PATTERNS: list[tuple[str, str]] = [
                            r"\bcandidates?\b|worth\s+trying|promising|\bideas?\s+for\b|any\s+ideas|\bdesign\s+(?:\d+\s+|some\s+|a\s+few\s+|the\s+next\s+)?(?:new\s+)?(?:experiments|runs|recipes|conditions)\b|\btry(?:ing)?\s+next|where\s+should\s+(?:i|we)\s+go|beat\s+(?:our|the|my)\s+best|"
                            r"\bneed\s+(?:\d+\s+|some\s+|a\s+few\s+|more\s+)?(?:new\s+)?(?:conditions|recipes|experiments|runs)\b|"
                            r"제안|추천|최적|골라|뽑아|가장\s*(?:높은|좋은)|최고|최선|최대|찾아|다음\s*(?:실험|배치|조건|샷)|뭘\s*해|무엇을\s*해"),
-    ("predict_capacity", r"predict|what (?:capacity|would)|expected capacity|estimate (?:the )?capacity|how much capacity|capacity (?:of|for|at)|예측|용량은"),
+    ("predict_capacity", r"predict|what (?:capacity|would)|expected capacity|estimate (?:the )?capacity|how much capacity|capacity (?:of|for|at)|예측|용량은|용량\s*(?:이|은)?\s*(?:얼마|몇)"),
     ("train_model", r"\btrain|retrain|re-train|fit (?:the |a )?model|model (?:quality|accuracy|performance|error)|how (?:good|accurate|reliable) is (?:the|your) model|\brmse\b|\br2\b|cross[- ]valid|학습|훈련"),
     ("profile_dataset", r"profile|bias|biased|distribution|describe (?:the|my|our) (?:data|record|dataset)|summar|overview|how many (?:runs|experiments)|one[- ]valued|clustered|skew|never\s+(?:vary|varied|changed|tried)|not\s+varied|coverage|"
                         r"gaps?\s+in\s+(?:the|our|my)\s+(?:data|record)|(?:under|over)[- ]?represented|how\s+many\s+(?:\w+\s+)?(?:runs|experiments|samples|failures)|enough\s+(?:runs|data|experiments|samples)|how\s+much\s+data|실패한?\s*실험|몇\s*개야|imbalanc|spread\s+(?:across|over)|distributed|분포|편향|요약"),
-    ("propose_conditions", r"\b\d{1,3}\s+(?:new\s+|more\s+)?(?:recipes|experiments|runs|conditions|candidates)\b|\bgive\s+me\s+\d{1,3}\b"),
+    ("propose_conditions", r"\b\d{1,3}\s+(?:new\s+|more\s+)?(?:recipes|experiments|runs|conditions|candidates)\b|\bgive\s+me\s+\d{1,3}\b|"
+                           r"(?:조건|실험|레시피|후보)\s*\d{1,3}\s*개|\d{1,3}\s*개\s*(?:의\s*)?(?:조건|실험|레시피|후보)"),
     # last: a request about an attached record ("use this as my record", "check this file")
     ("use_record", r"\b(?:use|take|load)\s+(?:this|that|it|the\s+attached(?:\s+file)?)\b|\bas\s+(?:my|our|the)\s+(?:record|data(?:set)?)\b|"
                    r"\bcheck\s+(?:this|my|the\s+attached|the)\s+(?:record|file|csv|data)|(?:이|그)\s*(?:파일|기록|데이터)"),
 ]
 # Saying a value applies from now on makes it a constraint of the conversation, not a one-off request
 STANDING = r"\bfrom\s+now\s+on\b|\bgoing\s+forward\b|\bfor\s+all\s+(?:future|later|the\s+next)\b|\balways\b|\bkeep\b|\bhold\b|앞으로|계속|유지"
-FOLLOW_UP = r"^(?:now|also|and|then|instead|but|ok(?:ay)?|same|again|this time|그럼|이번엔|대신)\b|\b(?:keep|hold|fix|make it|change it|switch to|with the same)\b"
+FOLLOW_UP = (r"^(?:now|also|and|then|instead|but|ok(?:ay)?|same|again|this time|그럼|이번엔|대신)\b|\b(?:keep|hold|fix|make it|change it|switch to|with the same)\b|"
+             r"\b\d{1,3}\s+more\b|\banother\s+\d|\d\s*개?\s*더(?![가-힣])|(?<![가-힣])더\s*\d")
 GREETING = r"^\s*(?:hi|hello|hey|thanks|thank you|안녕|고마워)\b"
 
 CAPABILITIES = (
