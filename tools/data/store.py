@@ -74,10 +74,12 @@ SQLITE_BUSY_TIMEOUT_MS = 60_000
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    # first: a writer waits for another one rather than failing (60 s covers a slow shared
+    # machine), and switching to WAL needs the lock too, so it must already wait (sqlite3's own
+    # default is 5 s, which a loaded machine exceeded: "database is locked" on opening the store)
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
-    # a writer waits for another one rather than failing: 60 s covers a slow shared machine
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
