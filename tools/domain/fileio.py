@@ -188,10 +188,15 @@ def read_csv_text(path: str | Path) -> pd.DataFrame:
     Only a regular file of at most 200 MiB is read; CR LF, CR-only and LF line ends all work;
     a cell escaped for spreadsheets by matassist ('=...) reads back without its quote.
     """
+    p = Path(path)
+    return read_csv_bytes(read_user_bytes(p), p)
+
+
+def read_csv_bytes(raw: bytes, path: str | Path) -> pd.DataFrame:
+    """`read_csv_text` for bytes already read from `path` (named in the errors): the same checks and cleaning."""
     import pandas as pd
 
     p = Path(path)
-    raw = read_user_bytes(p)
     if b"\x00" in raw[:65536]:
         raise DataFileError(f"{p}: looks like a binary file, not a CSV (is it an Excel workbook? export it as CSV)")
     try:

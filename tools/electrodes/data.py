@@ -156,18 +156,12 @@ def load_dataset(path: str | Path | None = None) -> ElectrodeDataset:
     Gravimetric Capacity (mAh/g) and Volumetric Capacity (mAh/cm3); Battery ID is optional.
     DataFileError for a file that is not a CSV, ElectrodeError naming row and column otherwise.
     """
-    import io
-
     import numpy as np
-    import pandas as pd
 
-    from tools.domain.fileio import normalise_newlines, read_csv_text
+    from tools.domain.fileio import read_csv_bytes
 
     raw, where_from, label = table_bytes(path)
-    if path is None:  # the shipped file is ours: no need for the user-file checks
-        frame = pd.read_csv(io.StringIO(normalise_newlines(raw.decode("utf-8-sig"))), dtype=str, keep_default_na=False)
-    else:
-        frame = read_csv_text(where_from)
+    frame = read_csv_bytes(raw, where_from)  # the bytes that are hashed below, read once
     require_columns(frame, INPUT_COLUMNS + TARGET_COLUMNS, where_from)
     if frame.empty:
         raise ElectrodeError(f"{where_from}: the table has no rows")
