@@ -35,6 +35,7 @@ from assistant.constraint_vocabulary import (
     POSTFIX_OPS,
     PREFIX_OPS,
     RANGE_PATTERNS,
+    REMOVAL_TARGET,
     REMOVAL_TARGETS,
     REMOVE_VERB,
     UNIT_BODY,
@@ -458,7 +459,7 @@ def _removals(text: str, space: DesignSpace, reading: ConstraintReading) -> str:
     if re.search(CLEAR, text):
         reading.clear = True
         return re.sub(CLEAR, lambda m: " " * len(m.group(0)), text)
-    targets = "|".join(f"(?:{p})" for p, _ in REMOVAL_TARGETS)
+    targets = REMOVAL_TARGET
     # "relax the limit to 770 C", "loosen the Nb cap to 0.4 wt%": a new value, read as a limit, not a removal
     to_value = r"(?!(?:\s+[\w/]+){0,3}?\s+(?:to|at|up\s+to)\s*[\d.])"
     patterns = [
@@ -506,7 +507,7 @@ def _also_allowed(text: str, space: DesignSpace, reading: ConstraintReading) -> 
 
 def _vague_comparatives(text: str, space: DesignSpace, reading: ConstraintReading) -> str:
     """'keep the coating temperature lower': a direction without a value is a question, not a guess."""
-    targets = "|".join(f"(?:{p})" for p, _ in REMOVAL_TARGETS)
+    targets = REMOVAL_TARGET
     m = re.search(rf"\b(?:keep|make|set|go)\s+(?:the\s+|it\s+|them\s+)?(?:(?:{targets})\s+)?(?:a\s+bit\s+|slightly\s+|much\s+)?"
                   rf"(?:lower|higher|shorter|longer|hotter|cooler|smaller|bigger|less|more)\b(?!\s+(?:than|capacity))", text)
     # "half the usual Nb2O5", "less cobalt", "more Li excess": an amount relative to nothing stated

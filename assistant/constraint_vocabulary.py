@@ -92,6 +92,8 @@ REMOVAL_TARGETS: list[tuple[str, tuple[str, ...]]] = [
     (r"\bnb\w*|niobi\w*", ("dopant_nb",)), (r"\bzr\w*|zirconi\w*", ("dopant_zr",)), (r"\bti\w*|titan\w*", ("dopant_ti",)),
     (r"\bmg\w*|magnesi\w*", ("dopant_mg",)), (r"\bw\b|wo3|tungsten", ("dopant_w",)), (r"\bal\b|al2o3|alumin\w*", ("dopant_al",)),
 ]
+REMOVAL_TARGET = "|".join(f"(?:{p})" for p, _ in REMOVAL_TARGETS)
+"""Any removal target, as one alternation."""
 REMOVE_VERB = r"(?:drop|remove|forget|lift|relax|ignore|clear|delete|cancel|release|undo|free|unfix|unlock|loosen|get\s+rid\s+of)"
 LIMIT_WORD = r"(?:limits?|constraints?|restrictions?|caps?|bounds?|requirements?|conditions?|ranges?|windows?|rules?|settings?)"
 CLEAR = (r"\bstart\s+(?:over|again|fresh|from\s+scratch)\b|\bfrom\s+scratch\b|\breset\b|"
