@@ -125,7 +125,7 @@ def test_other_materials_project_questions_still_need_the_key(isolated_data_dir,
 
 
 def test_chat_numbers_never_use_exponent_form():
-    from assistant.tools.electrode import _fmt
+    from assistant.rendering.numbers import sig
 
-    assert [_fmt(x, 2) for x in (140.2, 13.4, 1.43, 0.412)] == ["140", "13", "1.4", "0.41"]
-    assert [_fmt(x) for x in (623.4, 95.49, 1156.2, 4.4)] == ["623", "95.5", "1156", "4.4"]
+    assert [sig(x, 2) for x in (140.2, 13.4, 1.43, 0.412)] == ["140", "13", "1.4", "0.41"]
+    assert [sig(x) for x in (623.4, 95.49, 1156.2, 4.4)] == ["623", "95.5", "1156", "4.4"]

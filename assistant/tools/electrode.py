@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.paths import electrode_models_dir
+from assistant.rendering.numbers import sig
 from assistant.tools.base import ToolContext, ToolOutput, tool_spec
 from tools.electrodes.schemas import RANK_LABELS, ElectrodeCandidate, RankKey
 
@@ -23,11 +24,6 @@ class PredictElectrodeInput(BaseModel):
         default=None,
         description="sort the candidates by this property, highest first: gravimetric_energy_wh_kg (Wh/kg), average_voltage_v (V), "
                     "gravimetric_capacity_mah_g (mAh/g) or volumetric_capacity_mah_cm3 (mAh/cm3); omit to keep the given order")
-
-
-def _fmt(value: float, digits: int = 3) -> str:
-    """`digits` significant digits, never in exponent form (a spread of 140 reads '140', not '1.4e+02')."""
-    return f"{value:.{digits}g}" if abs(value) < 10 ** (digits - 1) else f"{value:.0f}"
 
 
 def _summary(result: Any, plot: str | None) -> str:
@@ -48,8 +44,8 @@ def _summary(result: Any, plot: str | None) -> str:
         tag = "same electrode" if known.exact_match else "nearest"
         lines.append(
             f"| {rank} | {p.charged_formula} -> {p.discharged_formula} ({p.working_ion}) | {p.average_voltage_v:.2f} ± {p.average_voltage_v_std:.2f} | "
-            f"{p.gravimetric_capacity_mah_g:.1f} | {_fmt(p.volumetric_capacity_mah_cm3)} ± {_fmt(p.volumetric_capacity_mah_cm3_std, 2)} | "
-            f"{_fmt(p.gravimetric_energy_wh_kg)} ± {_fmt(p.gravimetric_energy_wh_kg_std, 2)} | {'yes' if p.in_domain else 'no'} | "
+            f"{p.gravimetric_capacity_mah_g:.1f} | {sig(p.volumetric_capacity_mah_cm3)} ± {sig(p.volumetric_capacity_mah_cm3_std, 2)} | "
+            f"{sig(p.gravimetric_energy_wh_kg)} ± {sig(p.gravimetric_energy_wh_kg_std, 2)} | {'yes' if p.in_domain else 'no'} | "
             f"{tag}: {known.describe()} |"
         )
     notes = []

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.mp_key import resolve_mp_api_key
+from assistant.rendering.numbers import cell
 from assistant.settings import Settings
 from assistant.tools.base import ToolContext, ToolOutput, tool_spec
 from tools.domain.errors import MatassistError, MPAuthError
@@ -46,22 +47,14 @@ class QueryMaterialsProjectInput(BaseModel):
     limit: int = Field(default=10, ge=1, le=100, description="most results to return")
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return str(value)
-
-
 def _electrode_lines(electrodes: list[Any]) -> list[str]:
     lines = [
         "| electrode | avg voltage (V) | capacity (mAh/g) | energy (Wh/kg) | E_hull charged (eV/atom) | E_hull discharged |",
         "|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {e.battery_formula or e.battery_id} ({e.battery_id}) | {_fmt(e.average_voltage)} | {_fmt(e.capacity_grav)} | "
-        f"{_fmt(e.energy_grav)} | {_fmt(e.stability_charge)} | {_fmt(e.stability_discharge)} |"
+        f"| {e.battery_formula or e.battery_id} ({e.battery_id}) | {cell(e.average_voltage)} | {cell(e.capacity_grav)} | "
+        f"{cell(e.energy_grav)} | {cell(e.stability_charge)} | {cell(e.stability_discharge)} |"
         for e in electrodes
     ]
     return lines
@@ -109,8 +102,8 @@ def _query_mp(ctx: ToolContext, args: QueryMaterialsProjectInput) -> ToolOutput:
                 "|---|---|---|---|---|---|---|---|",
             ]
             lines += [
-                f"| {m.material_id} | {m.formula_pretty} | {m.spacegroup_symbol} | {_fmt(m.band_gap)} | {_fmt(m.energy_above_hull)} | "
-                f"{_fmt(m.formation_energy_per_atom)} | {_fmt(m.density)} | {_fmt(m.is_stable)} |"
+                f"| {m.material_id} | {m.formula_pretty} | {m.spacegroup_symbol} | {cell(m.band_gap)} | {cell(m.energy_above_hull)} | "
+                f"{cell(m.formation_energy_per_atom)} | {cell(m.density)} | {cell(m.is_stable)} |"
                 for m in result.materials
             ]
             count = len(result.materials)
