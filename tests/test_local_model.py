@@ -175,3 +175,25 @@ def test_out_of_bag_counts_survive_saving_the_model(demo_record: ExperimentRecor
     a = LocallyCorrectedModel(fitted, small, {"ni": 0.94})
     b = LocallyCorrectedModel(loaded, small, {"ni": 0.94})
     assert a.active and np.allclose(a.residuals, b.residuals)
+
+
+def test_a_batch_with_nothing_to_beat_says_so_and_shows_no_empty_columns():
+    from assistant.rendering import proposals as render
+
+    def prop(reason):
+        return Proposal(
+            params={"x": 0.1}, predicted_mah_g=200, uncertainty_mah_g=1, failure_probability=0.0, distance_to_record=0.1,
+            nearest_run="r1", acquisition=1.0, reason=reason, p_improve=None, expected_improvement_mah_g=None, untried=[],
+        )
+
+    props = [prop("explore"), prop("explore")]
+    text = batch_purpose(props, None)
+    assert text == "2 runs: 2 to explore sparse regions; no measured run satisfies the constraints yet, so there is no best run to beat"
+    data = {"proposals": [p.model_dump(mode="json") for p in props], "fixed": {}, "purpose": text}
+    table = render.frame(data)
+    assert "p_beat_best" not in table.columns and "expected_improvement_mah_g" not in table.columns
+    assert "P(beat best)" not in render.markdown(data)
+    # with a run to beat, both columns are there
+    data["proposals"][0] |= {"p_improve": 0.3, "expected_improvement_mah_g": 0.5}
+    assert {"p_beat_best", "expected_improvement_mah_g"} <= set(render.frame(data).columns)
+    assert "| P(beat best) | EI (mAh/g) |" in render.markdown(data)

@@ -66,6 +66,11 @@ def gain(p: Mapping[str, Any]) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
+def beats_something(proposals: Sequence[Mapping[str, Any]]) -> bool:
+    """True when the batch has a best measured run to beat (no run satisfying the constraints: P(beat best) and EI are left out)."""
+    return any(p.get("p_improve") is not None for p in proposals)
+
+
 def _short_list(names: Sequence[str], keep: int = 2) -> str:
     """'co, mn +3' for a narrow terminal column: the first names and how many more."""
     if len(names) <= keep + 1:
@@ -91,16 +96,17 @@ def markdown(data: Mapping[str, Any]) -> str:
     lines = [headline(data)]
     if purpose_line(data):
         lines.append(purpose_line(data))
+    odds = beats_something(proposals)
     lines += [
         "",
-        "| # | reason | predicted (mAh/g) | +/- | P(fail) | P(beat best) | EI (mAh/g) | " + " | ".join(varied) + " |",
-        "|---|---|---|---|---|---|---|" + "---|" * len(varied),
+        "| # | reason | predicted (mAh/g) | +/- | P(fail) | " + ("P(beat best) | EI (mAh/g) | " if odds else "") + " | ".join(varied) + " |",
+        "|---|---|---|---|---|" + ("---|---|" if odds else "") + "---|" * len(varied),
     ]
     for i, p in enumerate(proposals, start=1):
         cells = " | ".join(format_value(p["params"][n]) for n in varied)
         lines.append(
             f"| {i} | {p['reason']} | {p['predicted_mah_g']:.1f} | {p['uncertainty_mah_g']:.1f} | {p['failure_probability']:.2f} | "
-            f"{chance(p)} | {gain(p)} | {cells} |"
+            + (f"{chance(p)} | {gain(p)} | " if odds else "") + f"{cells} |"
         )
     same = same_everywhere(proposals, varied)
     if same:
@@ -144,8 +150,9 @@ def rich_table(data: Mapping[str, Any], record_runs: Mapping[str, Mapping[str, A
     table.add_row("predicted mAh/g", *[f"{p['predicted_mah_g']:.1f}" for p in proposals])
     table.add_row("+/- mAh/g", *[f"{p['uncertainty_mah_g']:.1f}" for p in proposals])
     table.add_row("P(fail)", *[f"{p['failure_probability']:.2f}" for p in proposals])
-    table.add_row("P(beat best)", *[chance(p) for p in proposals])
-    table.add_row("EI mAh/g", *[gain(p) for p in proposals])
+    if beats_something(proposals):
+        table.add_row("P(beat best)", *[chance(p) for p in proposals])
+        table.add_row("EI mAh/g", *[gain(p) for p in proposals])
     table.add_row("untried values", *[_short_list(p.get("untried") or []) for p in proposals])
     table.add_row("distance to record", *[f"{p['distance_to_record']:.2f}" for p in proposals])
     table.add_row("nearest run", *[str(p["nearest_run"]) for p in proposals])
@@ -172,12 +179,16 @@ def frame(data: Mapping[str, Any]) -> pd.DataFrame:
     def rounded(value: Any, digits: int) -> Any:
         return None if value is None else round(float(value), digits)
 
+    proposals = _proposals(data)
+    # with no measured run to beat both columns would be empty ('None' in the UI's grid): left out
+    odds = beats_something(proposals)
     return pd.DataFrame(
         [
             {"#": k + 1, "reason": p["reason"], "predicted_mah_g": round(p["predicted_mah_g"], 1),
              "uncertainty_mah_g": round(p["uncertainty_mah_g"], 1), "p_fail": round(p["failure_probability"], 2),
-             "p_beat_best": rounded(p.get("p_improve"), 2), "expected_improvement_mah_g": rounded(p.get("expected_improvement_mah_g"), 2),
+             **({"p_beat_best": rounded(p.get("p_improve"), 2),
+                 "expected_improvement_mah_g": rounded(p.get("expected_improvement_mah_g"), 2)} if odds else {}),
              "untried": untried(p), **p["params"]}
-            for k, p in enumerate(_proposals(data))
+            for k, p in enumerate(proposals)
         ]
     )

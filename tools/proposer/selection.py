@@ -179,9 +179,10 @@ def batch_purpose(proposals: list[Proposal], incumbent: float | None) -> str:
         parts.append(f"{len(boundary)} to map the failure boundary")
     if explore:
         parts.append(f"{len(explore)} to explore sparse regions")
-    tail = ""
     if incumbent is not None:
         tail = f"; best chance to beat the incumbent {max((p.p_improve or 0.0) for p in proposals):.0%}"
+    else:
+        tail = "; no measured run satisfies the constraints yet, so there is no best run to beat"
     return f"{len(proposals)} runs: " + "; ".join(parts) + tail
 
 
