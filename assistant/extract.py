@@ -47,6 +47,9 @@ _NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
 _KOREAN_COUNTS = {"하나": 1, "한": 1, "두": 2, "둘": 2, "세": 3, "셋": 3, "네": 4, "넷": 4, "다섯": 5, "여섯": 6, "일곱": 7,
                   "여덟": 8, "아홉": 9, "열": 10, "스무": 20}
 
+# "now 5 more", "another 5", "5개 더", "더 5개": the next batch of a conversation. One pattern for the
+# count (`_counts`) and for the router's follow-up test (router.FOLLOW_UP), so the two cannot drift apart.
+MORE_COUNT = r"(?<![\d.])(\d{1,3})\s+more\b|\banother\s+(\d{1,3})\b|(?<![\d.])(\d{1,3})\s*개?\s*더(?![가-힣])|(?<![가-힣])더\s*(\d{1,3})\s*개"
 CIF_PATTERN = re.compile(r"(?ms)^\s*data_\S*.*?_cell_length_a.*")
 MPID_PATTERN = re.compile(r"\b(mp-\d+|mvc-\d+)\b", re.I)
 FORMULA_PATTERN = re.compile(r"\b((?:[A-Z][a-z]?(?:\d+(?:\.\d+)?)?){2,}(?:\((?:[A-Z][a-z]?\d*(?:\.\d+)?)+\)\d*)?)\b")
@@ -241,8 +244,7 @@ def _counts(ex: Extraction, low: str) -> None:
     m = re.search(rf"(?<![\d.])(\d{{1,4}})\s*(?:new\s+|more\s+|next\s+|different\s+|distinct\s+|synthetic\s+|fake\s+)?{COUNT_WORDS}", low)
     m = m or re.search(r"\b(?:top|best|next|only|just|propose|suggest|recommend|give\s+me|want|need)\s+(\d{1,3})\b(?!\s*(?:%|percent|\.\d|°|c\b|k\b|h\b|wt|ppm|mol))", low)
     m = m or re.search(r"\bn\s*=\s*(\d{1,3})\b", low)
-    # "now 5 more", "another 5", "5개 더", "더 5개": the next batch of a conversation
-    m = m or re.search(r"(?<![\d.])(\d{1,3})\s+more\b|\banother\s+(\d{1,3})\b|(?<![\d.])(\d{1,3})\s*개?\s*더(?![가-힣])|(?<![가-힣])더\s*(\d{1,3})\s*개", low)
+    m = m or re.search(MORE_COUNT, low)  # the next batch of a conversation
     m = m or re.search(r"\b(\d{1,3})\s+of\s+them\b|\b(?:batch|set|round)\s+of\s+(\d{1,3})\b|\b(\d{1,3})\s+instead\b", low)
     if m:
         ex.count = int(next(g for g in m.groups() if g))

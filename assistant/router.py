@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.electrode_questions import electrode_request, is_electrode_question
-from assistant.extract import Extraction, correct_typos, extract
+from assistant.extract import MORE_COUNT, Extraction, correct_typos, extract
 from tools.domain.constraints import (
     ConstraintFields,
     ConstraintSet,
@@ -60,7 +60,7 @@ INTENT_PATTERNS: list[tuple[str, str]] = [
 # Saying a value applies from now on makes it a constraint of the conversation, not a one-off request
 STANDING = r"\bfrom\s+now\s+on\b|\bgoing\s+forward\b|\bfor\s+all\s+(?:future|later|the\s+next)\b|\balways\b|\bkeep\b|\bhold\b|앞으로|계속|유지"
 FOLLOW_UP = (r"^(?:now|also|and|then|instead|but|ok(?:ay)?|same|again|this time|그럼|이번엔|대신)\b|\b(?:keep|hold|fix|make it|change it|switch to|with the same)\b|"
-             r"\b\d{1,3}\s+more\b|\banother\s+\d|\d\s*개?\s*더(?![가-힣])|(?<![가-힣])더\s*\d")
+             + MORE_COUNT)
 GREETING = r"^\s*(?:hi|hello|hey|thanks|thank you|안녕|고마워)\b"
 
 CAPABILITIES = (
