@@ -5,7 +5,9 @@ and shots, it takes minutes per batch) and seed: the share of the gap closed aft
 the best measured capacity, failed runs, the model's prediction error per shot, the wall and CPU
 time per shot. Summary per lab and strategy: median gap closed after each shot, the worst seed
 after shot 2, the share of seeds where shot 2 beat shot 1, the median shot-2 prediction error and
-the time per shot. SIMULATED results.
+the time per shot. Per lab also the ceiling: the share of the gap a loop can close without ever
+moving a factor the starting record never varied (tools.campaign.simulation.untried_ceiling, true
+values, per seed and median). SIMULATED results.
 
 Work is spread over --jobs processes (one per lab, strategy and block of seeds); --save writes
 each block's CampaignResult, --load merges saved blocks instead of running (so a long BayBE run
@@ -124,7 +126,12 @@ def main() -> None:
     parser.add_argument("--plot", default="")
     args = parser.parse_args()
 
-    from tools.campaign.simulation import CampaignResult, StrategyReport, plot_best_so_far
+    from tools.campaign.simulation import (
+        CampaignResult,
+        StrategyReport,
+        plot_best_so_far,
+        untried_ceiling,
+    )
 
     blocks: list[str] = []
     if args.load:
@@ -160,6 +167,14 @@ def main() -> None:
     plots = []
     for lab, reps in merged.items():
         summary[lab] = {}
+        seen = sorted({s["seed"] for rep in reps.values() for s in rep["seeds"]})
+        ceilings = [untried_ceiling(lab, s) for s in seen]
+        summary[lab]["ceiling_without_untried"] = {
+            "held": ceilings[0].held if ceilings else {},
+            "median_share_of_gap": statistics.median(c.share_of_gap for c in ceilings) if ceilings else None,
+            "per_seed": [{"seed": c.seed, "share_of_gap": round(c.share_of_gap, 3), "ceiling": round(c.ceiling_mah_g, 2),
+                          "optimum": round(c.optimum_mah_g, 2), "record_best": c.record_best_mah_g} for c in ceilings],
+        }
         strategies = []
         for name, rep in reps.items():
             rep["seeds"].sort(key=lambda s: s["seed"])

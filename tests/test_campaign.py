@@ -452,3 +452,20 @@ def test_campaign_cli_where(tmp_path: Path) -> None:
     assert set(payload["constraints"]) == {"ni = 0.94", *_HELD}
     bad = runner.invoke(app, ["campaign", "--seeds", "0", "--where", "calcination_temp_c<<760"])
     assert "--where" in _one_line_error(bad)
+
+
+def test_untried_ceiling_holds_the_never_varied_factors() -> None:
+    """The gap share a loop can close without trying what the demo record never varied: below 1 on both labs (their
+    optima use Ti and Mg, or Nb and Ti, which the records never add), and never below what the record already has."""
+    from tools.campaign.simulation import untried_ceiling
+
+    a = untried_ceiling("a", 0)
+    assert a.held == {"li_source": "LiOH", "calcination_time_h": 10.0, "atmosphere": "O2", "dopant_ti": 0.0, "dopant_mg": 0.0}
+    assert a.record_best_mah_g < a.ceiling_mah_g < a.optimum_mah_g - 2.0  # Ti (+2 at its best) and Mg (+1) are left out
+    assert a.share_of_gap == pytest.approx((a.ceiling_mah_g - a.record_best_mah_g) / (a.optimum_mah_g - a.record_best_mah_g))
+    b = untried_ceiling("b", 0)
+    assert {"dopant_nb", "dopant_ti", "calcination_time_h"} <= set(b.held) and b.held["dopant_nb"] == 0.0
+    assert 0.0 < b.share_of_gap < a.share_of_gap < 1.0
+    # a factor the user fixes is not "held": fixing the time leaves it out of the list
+    fixed = untried_ceiling("a", 0, fixed={"ni": 0.94, "calcination_time_h": 12.0})
+    assert "calcination_time_h" not in fixed.held and fixed.optimum_mah_g == pytest.approx(a.optimum_mah_g)

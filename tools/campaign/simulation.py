@@ -45,7 +45,7 @@ from tools.campaign.baselines import expert_proposals, random_proposals, stated_
 from tools.campaign.baybe import baybe_available, baybe_batch
 from tools.campaign.labs import LABS, make_lab
 from tools.campaign.variants import VARIANTS, OursVariant, fit_loop_model
-from tools.domain.constraints import ConstraintSet
+from tools.domain.constraints import ConstraintSet, fixed_value
 from tools.domain.errors import ProposalError
 from tools.domain.record import ExperimentRecord, append_records, record_from_rows, runs_satisfying
 from tools.proposer.models import ProposerSettings
@@ -128,6 +128,47 @@ def best_measured(record: ExperimentRecord, constraints: ConstraintSet) -> float
     if not mask.any():
         return -math.inf
     return float(f.loc[mask, record.target].max())
+
+
+class Ceiling(BaseModel):
+    """How much of the gap a campaign can close without moving any factor the starting record never varied."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lab: str
+    seed: int
+    record_best_mah_g: float = Field(description="best measured ok run of the starting record under the constraints, mAh/g")
+    optimum_mah_g: float = Field(description="the lab's true optimum under the constraints, mAh/g")
+    ceiling_mah_g: float = Field(description="the true optimum with every never-varied factor held at its record value, mAh/g")
+    share_of_gap: float = Field(description="(ceiling - record best) / (optimum - record best): the most a loop that never tries them can close")
+    held: dict[str, float | str] = Field(description="the factors the record never varied and their one value")
+
+
+def untried_ceiling(lab: str = "a", seed: int = 0, fixed: Mapping[str, Any] | None = None, constraints: ConstraintSet | None = None) -> Ceiling:
+    """The best a loop can reach on `lab`'s seed-`seed` demo record while it leaves the never-varied factors alone.
+
+    A factor the record never varied (one distinct value over every run, failed ones included)
+    is invisible to a model trained on it; its effect can only be found by trying it. The
+    difference between `optimum_mah_g` and `ceiling_mah_g` is what trying them is worth (true
+    values, no noise). SIMULATED.
+    """
+    lab0 = make_lab(lab, seed)
+    start = lab0.demo_record()
+    stated = stated_constraints(start, dict(fixed if fixed is not None else {"ni": 0.94}), constraints)
+    frame = start.frame
+    held: dict[str, float | str] = {}
+    for p in start.space.parameters:
+        if p.name in stated.fixed or stated.get(p.name) is not None:
+            continue
+        values = pd.unique(frame[p.name])
+        if len(values) == 1:
+            held[p.name] = values[0].item() if hasattr(values[0], "item") else values[0]
+    optimum = lab0.optimum(constraints=stated).capacity_mah_g
+    ceiling = lab0.optimum(constraints=stated.extend(fixed_value(k, v) for k, v in held.items())).capacity_mah_g
+    record_best = best_measured(start, stated)
+    gap = optimum - record_best
+    return Ceiling(lab=lab, seed=seed, record_best_mah_g=record_best, optimum_mah_g=optimum, ceiling_mah_g=ceiling,
+                   share_of_gap=(ceiling - record_best) / gap if gap > 0 else 1.0, held=held)
 
 
 def run_campaign(
@@ -358,6 +399,7 @@ def plot_best_so_far(results: Sequence[CampaignResult], path: Any) -> Any:
 
 __all__ = [
     "CampaignResult",
+    "Ceiling",
     "STRATEGIES",
     "best_measured",
     "plot_best_so_far",
@@ -365,4 +407,5 @@ __all__ = [
     "ShotReport",
     "StrategyReport",
     "run_campaign",
+    "untried_ceiling",
 ]
