@@ -29,6 +29,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 
 from tools.domain.errors import ModelError
+from tools.literature.model_cache import ModelCache
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 
@@ -90,8 +91,7 @@ class HashingEmbedder:
         return _normalise(out)
 
 
-_MODEL_CACHE: dict[str, Any] = {}
-_MODEL_LOCK = threading.Lock()
+_MODELS: ModelCache[Any] = ModelCache()
 
 
 def packaged_model_path() -> Path:
@@ -127,13 +127,7 @@ def load_sentence_transformer(path: Path) -> Any:
 
 def cached_sentence_transformer(path: Path) -> Any:
     """The model at `path`, loaded on first use and then shared by the whole process."""
-    key = str(path)
-    with _MODEL_LOCK:
-        model = _MODEL_CACHE.get(key)
-        if model is None:
-            model = load_sentence_transformer(path)
-            _MODEL_CACHE[key] = model
-        return model
+    return _MODELS.get(path, load_sentence_transformer)
 
 
 _THREADS_LOCK = threading.Lock()
@@ -221,7 +215,7 @@ class MiniLMEmbedder:
             from tools.literature.minilm import numpy_minilm_loaded
 
             return numpy_minilm_loaded(path)
-        return str(path) in _MODEL_CACHE
+        return path in _MODELS
 
     def _threads(self, count: int) -> int | None:
         return self._query_threads if count <= 4 else self._batch_threads

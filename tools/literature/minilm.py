@@ -16,13 +16,13 @@ tokenizers only (~0.1 s after numpy) and memory-maps the weights (milliseconds).
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from tools.domain.errors import ModelError
+from tools.literature.model_cache import ModelCache
 
 # Coefficients of Eigen's float32 erf (generic_fast_erf_float, also XLA's ErfImpl32): a rational
 # approximation on [-4, 4] accurate to about 1 ulp of float32; erf(|x| > 4) is +-1 in float32.
@@ -239,21 +239,14 @@ def _load_weights(path: Path) -> dict[str, np.ndarray]:
         return {k: np.asarray(v, dtype=np.float32) for k, v in load_file(str(path)).items()}
 
 
-_CACHE: dict[str, NumpyMiniLM] = {}
-_LOCK = threading.Lock()
+_MODELS: ModelCache[NumpyMiniLM] = ModelCache()
 
 
 def cached_numpy_minilm(model_dir: Path) -> NumpyMiniLM:
     """The numpy model for `model_dir`, loaded once per process."""
-    key = str(model_dir)
-    with _LOCK:
-        model = _CACHE.get(key)
-        if model is None:
-            model = NumpyMiniLM(model_dir)
-            _CACHE[key] = model
-        return model
+    return _MODELS.get(model_dir, NumpyMiniLM)
 
 
 def numpy_minilm_loaded(model_dir: Path) -> bool:
     """True once the numpy model for `model_dir` is in this process's cache."""
-    return str(model_dir) in _CACHE
+    return model_dir in _MODELS
