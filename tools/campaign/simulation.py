@@ -130,6 +130,14 @@ def best_measured(record: ExperimentRecord, constraints: ConstraintSet) -> float
     return float(f.loc[mask, record.target].max())
 
 
+def _seed_start(lab: str, seed: int, fixed: Mapping[str, Any], constraints: ConstraintSet | None) -> tuple[Any, ExperimentRecord, ConstraintSet, float, float]:
+    """A seed's fresh lab, its demo record, the stated constraints, the lab's optimum under them and the record's best run under them."""
+    lab0 = make_lab(lab, seed)
+    start = lab0.demo_record()
+    stated = stated_constraints(start, fixed, constraints)  # DesignSpaceError on bad fixed values or constraints
+    return lab0, start, stated, lab0.optimum(constraints=stated).capacity_mah_g, best_measured(start, stated)
+
+
 class Ceiling(BaseModel):
     """How much of the gap a campaign can close without moving any factor the starting record never varied."""
 
@@ -152,20 +160,13 @@ def untried_ceiling(lab: str = "a", seed: int = 0, fixed: Mapping[str, Any] | No
     difference between `optimum_mah_g` and `ceiling_mah_g` is what trying them is worth (true
     values, no noise). SIMULATED.
     """
-    lab0 = make_lab(lab, seed)
-    start = lab0.demo_record()
-    stated = stated_constraints(start, dict(fixed if fixed is not None else {"ni": 0.94}), constraints)
-    frame = start.frame
+    lab0, start, stated, optimum, record_best = _seed_start(lab, seed, fixed if fixed is not None else {"ni": 0.94}, constraints)
     held: dict[str, float | str] = {}
     for p in start.space.parameters:
-        if p.name in stated.fixed or stated.get(p.name) is not None:
-            continue
-        values = pd.unique(frame[p.name])
-        if len(values) == 1:
-            held[p.name] = values[0].item() if hasattr(values[0], "item") else values[0]
-    optimum = lab0.optimum(constraints=stated).capacity_mah_g
+        values = pd.unique(start.frame[p.name]).tolist()  # Python values, not numpy scalars
+        if len(values) == 1 and stated.get(p.name) is None:  # a value the user states is not "held"
+            held[p.name] = values[0]
     ceiling = lab0.optimum(constraints=stated.extend(fixed_value(k, v) for k, v in held.items())).capacity_mah_g
-    record_best = best_measured(start, stated)
     gap = optimum - record_best
     return Ceiling(lab=lab, seed=seed, record_best_mah_g=record_best, optimum_mah_g=optimum, ceiling_mah_g=ceiling,
                    share_of_gap=(ceiling - record_best) / gap if gap > 0 else 1.0, held=held)
@@ -218,11 +219,7 @@ def run_campaign(
     stated = ConstraintSet()
 
     for seed in seeds:
-        lab0 = make_lab(lab, seed)
-        start = lab0.demo_record()
-        stated = stated_constraints(start, fixed, constraints)  # DesignSpaceError on bad fixed values or constraints
-        optimum = lab0.optimum(constraints=stated).capacity_mah_g
-        record_best = best_measured(start, stated)
+        lab0, start, stated, optimum, record_best = _seed_start(lab, seed, fixed, constraints)
         if not math.isfinite(record_best):
             held = f"with {fixed}" if len(stated) == len(fixed) else "that satisfies " + "; ".join(c.describe() for c in stated.items)
             raise ProposalError(f"seed {seed}: the starting record has no ok run {held}; nothing to measure the gap from")
