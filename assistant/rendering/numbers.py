@@ -20,9 +20,8 @@ def sig(value: float, digits: int = 3) -> str:
     if magnitude >= digits - 1:
         return f"{value:.0f}"
     decimals = digits - 1 - magnitude
-    text = f"{value:.{decimals}f}"
-    # trim trailing zeros the rounding left (0.500 -> 0.5), as the 'g' format would
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    # decimals >= 1 here; trim the trailing zeros the rounding left (0.500 -> 0.5), as the 'g' format would
+    return f"{value:.{decimals}f}".rstrip("0").rstrip(".")
 
 
 def cell(value: Any, digits: int = 3) -> str:
