@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.design_rows import random_grid_row
 from tools.campaign.virtual_lab import VirtualLab
 
 BASE = {
@@ -109,16 +110,7 @@ def test_optimum_beats_every_sampled_feasible_run(lab):
     best_random = -np.inf
     space = lab.space.with_fixed({"ni": 0.94})
     for _ in range(3000):
-        row = {}
-        for p in space.parameters:
-            if p.name in space.fixed:
-                row[p.name] = space.fixed[p.name]
-            elif p.kind == "category":
-                row[p.name] = str(rng.choice(p.values))
-            else:
-                row[p.name] = p.value_at(int(rng.integers(0, p.n_levels)))
-        row["mn"] = round(1 - row["ni"] - row["co"], 3)
-        row.update(space.conditional_values(row))
+        row = random_grid_row(space, rng)
         if space.row_problems(row) or lab.failure_probability(pd.DataFrame([row]))[0] > 0.2:
             continue
         best_random = max(best_random, float(lab.true_capacity(pd.DataFrame([row]))[0]))

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.design_rows import random_grid_row
 from tools.campaign.labs import make_lab
 from tools.campaign.virtual_lab import VirtualLab
 from tools.campaign.virtual_lab_b import VirtualLabB, best_calcination_temp
@@ -146,16 +147,7 @@ def test_optimum_is_attainable_and_beats_samples_and_neighbours(lab):
     rng = np.random.default_rng(2)
     rows = []
     for _ in range(4000):
-        row = {}
-        for p in space.parameters:
-            if p.name in space.fixed:
-                row[p.name] = space.fixed[p.name]
-            elif p.kind == "category":
-                row[p.name] = str(rng.choice(p.values))
-            else:
-                row[p.name] = p.value_at(int(rng.integers(0, p.n_levels)))
-        row["mn"] = round(1 - row["ni"] - row["co"], 3)
-        row.update(space.conditional_values(row))
+        row = random_grid_row(space, rng)
         if not space.row_problems(row):
             rows.append(row)
     # and every one- or two-step change of one factor of the optimum
